@@ -1,0 +1,159 @@
+//! The one typed settings struct. Defaults start the service on embedded
+//! SQLite under `./multidrm-data`; a TOML file, `MULTIDRM_*` variables and
+//! command-line flags override them, in that order.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use chrono_tz::Tz;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::Secret;
+
+/// Prefix of every environment variable that sets a field.
+pub const ENV_PREFIX: &str = "MULTIDRM_";
+/// The TOML file read when present and no other file is named.
+pub const DEFAULT_CONFIG_FILE: &str = "multidrm.toml";
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Folder for the SQLite database, the master key and initial credentials.
+    pub data_dir: PathBuf,
+    /// Database URL; empty means `sqlite://<data_dir>/multidrm.db`.
+    pub database_url: String,
+    /// Address `serve` listens on.
+    pub listen: String,
+    /// Public prefix the service is mounted under (e.g. `/drm`); signatures
+    /// are checked against prefix + path (spec section 1).
+    pub public_base_path: String,
+    /// IANA zone of `licenseCreatedTime` in history answers.
+    pub history_time_zone: String,
+    /// Master key as 64 hex digits or base64; empty means `<data_dir>/master.key`.
+    pub master_key: Option<Secret>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// Most history records committed in one write transaction.
+    pub history_batch_size: usize,
+    /// Log filter in `tracing` syntax (e.g. `info,multidrm=debug`).
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("multidrm-data"),
+            database_url: String::new(),
+            listen: "127.0.0.1:8080".to_owned(),
+            public_base_path: String::new(),
+            history_time_zone: "UTC".to_owned(),
+            master_key: None,
+            body_limit_bytes: 1024 * 1024,
+            history_batch_size: 512,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Layers defaults, the TOML file, `MULTIDRM_*` variables and then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Figment) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                bail!("configuration file {} does not exist", path.display())
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        let figment = figment.merge(Env::prefixed(ENV_PREFIX)).merge(overrides);
+        let settings: Settings = figment.extract().context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.time_zone()?;
+        let base = &self.public_base_path;
+        if !base.is_empty() && (!base.starts_with('/') || base.ends_with('/')) {
+            bail!("MULTIDRM_PUBLIC_BASE_PATH must start with '/' and not end with '/', e.g. /drm");
+        }
+        if self.history_batch_size == 0 {
+            bail!("MULTIDRM_HISTORY_BATCH_SIZE must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The configured history time zone.
+    pub fn time_zone(&self) -> anyhow::Result<Tz> {
+        self.history_time_zone.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "MULTIDRM_HISTORY_TIME_ZONE {:?} is not an IANA time zone",
+                self.history_time_zone
+            )
+        })
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("multidrm.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The settings as TOML with every secret masked, for `multidrm config`.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = mask_url_password(&self.effective_database_url());
+        shown.master_key = self.master_key.as_ref().map(|_| Secret::new("********"));
+        toml::to_string(&shown).expect("settings always serialise to TOML")
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host` URL with stars.
+fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://u:pw@db/x"),
+            "postgres://u:********@db/x"
+        );
+        assert_eq!(
+            mask_url_password("sqlite://data/multidrm.db"),
+            "sqlite://data/multidrm.db"
+        );
+    }
+
+    #[test]
+    fn an_unknown_time_zone_names_the_variable() {
+        let settings = Settings {
+            history_time_zone: "Mars/Olympus".into(),
+            ..Settings::default()
+        };
+
+        let error = settings.validate().unwrap_err().to_string();
+
+        assert!(error.contains("MULTIDRM_HISTORY_TIME_ZONE"), "{error}");
+    }
+}

@@ -1,0 +1,255 @@
+//! Device fields of a history record (spec section 7) worked out from what
+//! the player sends: `platformName` and `deviceModel` from the User-Agent
+//! (parsed by the `woothee` crate), `deviceId` from the player's header or
+//! a hash of the User-Agent and client address.
+
+use std::net::IpAddr;
+
+use md5::{Digest, Md5};
+use serde::Serialize;
+
+/// Longest `X-DRM-DEVICE-ID` value taken as given.
+const MAX_DEVICE_ID_LEN: usize = 128;
+
+/// Marks in a User-Agent that mean a television or set-top box, checked
+/// before the operating system because TVs mostly run Linux or Android.
+const TV_MARKS: [&str; 11] = [
+    "SMART-TV",
+    "SmartTV",
+    "Tizen",
+    "Web0S",
+    "WebOS",
+    "HbbTV",
+    "AppleTV",
+    "CrKey",
+    "BRAVIA",
+    "Android TV",
+    "AFT",
+];
+
+/// The platforms history reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[allow(clippy::enum_variant_names)]
+pub enum Platform {
+    /// Microsoft Windows.
+    #[serde(rename = "PLATFORM_WINDOWS")]
+    Windows,
+    /// Apple macOS.
+    #[serde(rename = "PLATFORM_MAC_OS")]
+    MacOs,
+    /// Desktop Linux.
+    #[serde(rename = "PLATFORM_LINUX")]
+    Linux,
+    /// ChromeOS.
+    #[serde(rename = "PLATFORM_CHROME_OS")]
+    ChromeOs,
+    /// Android phones and tablets.
+    #[serde(rename = "PLATFORM_ANDROID")]
+    Android,
+    /// iPhone, iPad and iPod.
+    #[serde(rename = "PLATFORM_IOS")]
+    Ios,
+    /// Televisions and set-top boxes.
+    #[serde(rename = "PLATFORM_TV")]
+    Tv,
+    /// Anything not recognised.
+    #[serde(rename = "PLATFORM_UNKNOWN")]
+    Unknown,
+}
+
+impl Platform {
+    /// Every platform, in a stable order.
+    pub const ALL: [Platform; 8] = [
+        Self::Windows,
+        Self::MacOs,
+        Self::Linux,
+        Self::ChromeOs,
+        Self::Android,
+        Self::Ios,
+        Self::Tv,
+        Self::Unknown,
+    ];
+
+    /// The wire name, e.g. `PLATFORM_LINUX`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Windows => "PLATFORM_WINDOWS",
+            Self::MacOs => "PLATFORM_MAC_OS",
+            Self::Linux => "PLATFORM_LINUX",
+            Self::ChromeOs => "PLATFORM_CHROME_OS",
+            Self::Android => "PLATFORM_ANDROID",
+            Self::Ios => "PLATFORM_IOS",
+            Self::Tv => "PLATFORM_TV",
+            Self::Unknown => "PLATFORM_UNKNOWN",
+        }
+    }
+
+    /// The inverse of [`Platform::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|platform| platform.name() == name)
+    }
+
+    /// The short OS label used inside `deviceModel`.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Windows => "Windows",
+            Self::MacOs => "Mac",
+            Self::Linux => "Linux",
+            Self::ChromeOs => "ChromeOS",
+            Self::Android => "Android",
+            Self::Ios => "iOS",
+            Self::Tv => "TV",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+/// The device fields of one history record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Stable id of the device.
+    pub device_id: String,
+    /// e.g. `Chrome-Linux-x86_64-131`.
+    pub device_model: String,
+    /// The platform family.
+    pub platform: Platform,
+}
+
+impl DeviceInfo {
+    /// Works out the device fields from the request's headers and peer.
+    pub fn detect(user_agent: Option<&str>, device_header: Option<&str>, client: IpAddr) -> Self {
+        let user_agent = user_agent.unwrap_or("");
+        let device_id = device_header
+            .map(str::trim)
+            .filter(|id| {
+                (1..=MAX_DEVICE_ID_LEN).contains(&id.len())
+                    && id.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .map(str::to_owned)
+            .unwrap_or_else(|| hex::encode(Md5::digest(format!("{user_agent}\n{client}"))));
+        let (platform, device_model) = describe_user_agent(user_agent);
+        Self {
+            device_id,
+            device_model,
+            platform,
+        }
+    }
+}
+
+fn describe_user_agent(user_agent: &str) -> (Platform, String) {
+    // Headless Chromium is Chrome; woothee only knows the desktop token.
+    let normalised = user_agent.replace("HeadlessChrome/", "Chrome/");
+    let parsed = woothee::parser::Parser::new().parse(&normalised);
+    let os = parsed.as_ref().map_or("", |result| result.os);
+    let platform = platform_of(user_agent, os);
+    let (browser, version) = match &parsed {
+        Some(result) if result.name != woothee::woothee::VALUE_UNKNOWN => {
+            (result.name.replace([' ', '-'], ""), result.version)
+        }
+        _ => ("Unknown".to_owned(), ""),
+    };
+    let major = version
+        .split('.')
+        .next()
+        .filter(|major| !major.is_empty())
+        .unwrap_or("0");
+    (
+        platform,
+        format!(
+            "{browser}-{}-{}-{major}",
+            platform.label(),
+            architecture(user_agent)
+        ),
+    )
+}
+
+fn platform_of(user_agent: &str, os: &str) -> Platform {
+    if TV_MARKS.iter().any(|mark| user_agent.contains(mark)) {
+        return Platform::Tv;
+    }
+    match os {
+        "Android" => Platform::Android,
+        "iPhone" | "iPad" | "iPod" | "iOS" => Platform::Ios,
+        "Mac OSX" => Platform::MacOs,
+        "ChromeOS" => Platform::ChromeOs,
+        "Linux" => Platform::Linux,
+        os if os.starts_with("Windows") => Platform::Windows,
+        _ => Platform::Unknown,
+    }
+}
+
+/// The CPU architecture a User-Agent admits to, in the CDM's spelling.
+fn architecture(user_agent: &str) -> &'static str {
+    const TABLE: [(&str, &str); 10] = [
+        ("x86_64", "x86_64"),
+        ("Win64", "x86_64"),
+        ("x64", "x86_64"),
+        ("amd64", "x86_64"),
+        ("Intel Mac", "x86_64"),
+        ("aarch64", "ARM64"),
+        ("arm64", "ARM64"),
+        ("armv", "ARM"),
+        ("i686", "x86"),
+        ("i386", "x86"),
+    ];
+    TABLE
+        .iter()
+        .find(|(mark, _)| user_agent.contains(mark))
+        .map_or("unknown", |(_, arch)| arch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn model(user_agent: &str) -> (Platform, String) {
+        let info = DeviceInfo::detect(Some(user_agent), None, LOCAL);
+        (info.platform, info.device_model)
+    }
+
+    #[test]
+    fn desktop_browsers_get_platform_and_model() {
+        assert_eq!(
+            model("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+            (Platform::Linux, "Chrome-Linux-x86_64-131".to_owned())
+        );
+        assert_eq!(
+            model("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36"),
+            (Platform::Linux, "Chrome-Linux-x86_64-156".to_owned())
+        );
+        assert_eq!(
+            model(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+            ),
+            (Platform::Windows, "Firefox-Windows-x86_64-133".to_owned())
+        );
+        assert_eq!(
+            model("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15").0,
+            Platform::MacOs
+        );
+    }
+
+    #[test]
+    fn phones_chromebooks_and_tvs_are_told_apart() {
+        assert_eq!(model("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36").0, Platform::Android);
+        assert_eq!(model("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1").0, Platform::Ios);
+        assert_eq!(model("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36").0, Platform::ChromeOs);
+        assert_eq!(model("Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) 76.0.3809.146/6.0 TV Safari/537.36").0, Platform::Tv);
+        assert_eq!(model("curl/8.0").0, Platform::Unknown);
+    }
+
+    #[test]
+    fn device_id_prefers_the_players_header() {
+        let from_header = DeviceInfo::detect(Some("ua"), Some("device-42"), LOCAL);
+        let derived = DeviceInfo::detect(Some("ua"), None, LOCAL);
+        let other_address = DeviceInfo::detect(Some("ua"), None, "10.0.0.1".parse().unwrap());
+
+        assert_eq!(from_header.device_id, "device-42");
+        assert_eq!(derived.device_id, hex::encode(Md5::digest("ua\n127.0.0.1")));
+        assert_ne!(derived.device_id, other_address.device_id);
+    }
+}

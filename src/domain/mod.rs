@@ -1,0 +1,14 @@
+//! Domain types and rules, free of HTTP and SQL: validated identifiers,
+//! the X-DRM-TOKEN, ClearKey messages, device detection, sites, policies
+//! and history queries. Values are checked once, where they enter.
+
+pub mod clearkey;
+pub mod device;
+pub mod drm;
+pub mod fairplay;
+pub mod history;
+pub mod ids;
+pub mod params;
+pub mod policy;
+pub mod site;
+pub mod token;

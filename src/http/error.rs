@@ -1,0 +1,169 @@
+//! The API's one error type. A single `match` picks the HTTP status, the
+//! code and the name; gateway refusals use NCP's gateway shape (spec
+//! section 2) and everything else the service shape (spec section 3).
+//! The full list of codes is in `docs/errors.md`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::domain::drm::DrmType;
+use crate::domain::history::FailReason;
+use crate::domain::params::ParamError;
+use crate::store::{StoreError, WriteError};
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Gateway: missing or bad credentials; `details` says which check failed.
+    #[error("authentication failed: {0}")]
+    AuthenticationFailed(&'static str),
+    /// Gateway: no such route.
+    #[error("no such route")]
+    RouteNotFound,
+    /// Gateway: the body is over the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The body is not the expected JSON.
+    #[error("{0}")]
+    JsonParse(String),
+    /// A parameter is missing, malformed or out of range.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// Unknown site, or one of another account.
+    #[error("site {0} not found")]
+    SiteNotFound(String),
+    /// The action needs a site that is not deleted.
+    #[error("site {0} is deleted")]
+    SiteDeleted(String),
+    /// The site is not on (disable, or issue on an off site).
+    #[error("site {0} is not on")]
+    SiteNotOn(String),
+    /// The site is already on.
+    #[error("site {0} is already on")]
+    SiteNotOff(String),
+    /// FairPlay requested on a site without FairPlay credentials.
+    #[error("site {0} has no FairPlay credentials")]
+    FairPlayCertIncomplete(String),
+    /// No content key for the request.
+    #[error("{0}")]
+    DrmInfoNotFound(String),
+    /// Unknown policy id.
+    #[error("policy {0} not found")]
+    PolicyNotFound(i64),
+    /// X-DRM-TOKEN is missing or malformed.
+    #[error("{0}")]
+    InvalidDrmToken(String),
+    /// The site's policy does not allow the DRM type.
+    #[error("the site's policy does not allow {0}")]
+    DrmTypeNotAllowed(DrmType),
+    /// The site's policy does not allow the session type.
+    #[error("the site's policy does not allow persistent licenses")]
+    SessionTypeNotAllowed,
+    /// A content key with this kid is already registered for the content.
+    #[error("kid {0} is already registered for this content")]
+    ContentKeyExists(String),
+    /// The CDM's message is not a license request of the DRM type.
+    #[error("{0}")]
+    InvalidLicenseRequest(String),
+    /// No upstream license server is configured for the DRM type.
+    #[error("no upstream license server is configured for {0} on this site")]
+    UpstreamNotConfigured(DrmType),
+    /// Anything unexpected; the cause goes to the log, never to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// A parameter error in the client's words.
+    pub fn parameter(error: ParamError) -> Self {
+        Self::InvalidParameter(error.to_string())
+    }
+
+    /// HTTP status, code and name.
+    fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::AuthenticationFailed(_) => (S::UNAUTHORIZED, "200", "Authentication Failed"),
+            Self::RouteNotFound => (S::NOT_FOUND, "300", "Not Found Exception"),
+            Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "430", "Request Entity Too Large"),
+            Self::JsonParse(_) => (S::BAD_REQUEST, "280001", "JSON_PARSE_FAILED_EXCEPTION"),
+            Self::InvalidParameter(_) => (
+                S::BAD_REQUEST,
+                "280003",
+                "WEB_INVALID_PARAMETER_TYPE_TWO_PARAM",
+            ),
+            Self::SiteNotFound(_) => (S::NOT_FOUND, "281003", "SITE_NOT_FOUND"),
+            Self::SiteDeleted(_) => (S::CONFLICT, "281004", "SITE_STATUS_NOT_RUNNING"),
+            Self::SiteNotOn(_) => (S::CONFLICT, "281005", "SITE_STATUS_NOT_ON"),
+            Self::SiteNotOff(_) => (S::CONFLICT, "281006", "SITE_STATUS_NOT_OFF"),
+            Self::FairPlayCertIncomplete(_) => (S::CONFLICT, "2810011", "SITE_CERT_INCOMPLETE"),
+            Self::DrmInfoNotFound(_) => (S::NOT_FOUND, "2810012", "LICENSE_DRM_INFO_NOT_FOUND"),
+            Self::PolicyNotFound(_) => (S::NOT_FOUND, "289001", "POLICY_NOT_FOUND"),
+            Self::InvalidDrmToken(_) => (S::BAD_REQUEST, "289003", "INVALID_DRM_TOKEN"),
+            Self::DrmTypeNotAllowed(_) => (S::FORBIDDEN, "289004", "DRM_TYPE_NOT_ALLOWED"),
+            Self::SessionTypeNotAllowed => (S::FORBIDDEN, "289005", "SESSION_TYPE_NOT_ALLOWED"),
+            Self::ContentKeyExists(_) => (S::CONFLICT, "289007", "CONTENT_KEY_EXISTS"),
+            Self::InvalidLicenseRequest(_) => (S::BAD_REQUEST, "289008", "INVALID_LICENSE_REQUEST"),
+            Self::UpstreamNotConfigured(_) => (S::CONFLICT, "289010", "UPSTREAM_NOT_CONFIGURED"),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "280000", "EXCEPTION"),
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.classify().0
+    }
+
+    /// Code and name as a fail record stores them.
+    pub fn fail_reason(&self) -> FailReason {
+        let (_, code, name) = self.classify();
+        FailReason {
+            code: code.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    fn is_gateway(&self) -> bool {
+        matches!(
+            self,
+            Self::AuthenticationFailed(_) | Self::RouteNotFound | Self::PayloadTooLarge
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(error: WriteError) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, name) = self.classify();
+        let body = if self.is_gateway() {
+            let details = match &self {
+                Self::AuthenticationFailed(details) => details.to_string(),
+                other => other.to_string(),
+            };
+            json!({ "error": { "errorCode": code, "message": name, "details": details } })
+        } else {
+            if let Self::Internal(cause) = &self {
+                tracing::error!(error = format!("{cause:#}"), "request failed unexpectedly");
+            }
+            let message = match &self {
+                Self::Internal(_) => "an unexpected error occurred; see the server log".to_owned(),
+                other => other.to_string(),
+            };
+            json!({ "error": { "code": code, "name": name, "message": message } })
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,10 @@
+//! `GET /healthz`: answers once the service is listening, which happens
+//! only after the database is open and migrated.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+/// Reports that the service is ready.
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}

@@ -1,0 +1,213 @@
+//! `POST /api/v1/license` (spec section 6). The token names the site; from
+//! then on the request is attributable, so whatever happens writes exactly
+//! one history record, committed before the response leaves.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::error::ApiError;
+use super::extract::{Caller, RawBody};
+use super::sites::find_policy;
+use super::AppState;
+use crate::domain::clearkey::{self, LicenseRequest, SessionType};
+use crate::domain::device::DeviceInfo;
+use crate::domain::drm::DrmType;
+use crate::domain::history::NewLicenseRecord;
+use crate::domain::ids::ContentKey;
+use crate::domain::site::{Site, SiteStatus};
+use crate::domain::token::{DrmToken, RawToken, ResponseFormat};
+use crate::wire::{Envelope, LicenseJsonView};
+
+/// A license ready to send.
+struct Issued {
+    token: DrmToken,
+    body: Vec<u8>,
+    content_type: &'static str,
+}
+
+/// Issues (or refuses) a license and records the outcome.
+pub async fn issue_license(
+    State(app): State<AppState>,
+    caller: Caller,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
+    let raw = RawToken::decode(header_text(&headers, "x-drm-token"))
+        .map_err(|error| ApiError::InvalidDrmToken(error.to_string()))?;
+    let site = app
+        .store
+        .find_site(caller.account_id, &raw.site_id)
+        .await?
+        .ok_or_else(|| ApiError::SiteNotFound(raw.site_id.clone()))?;
+    let device = DeviceInfo::detect(
+        header_text(&headers, "user-agent"),
+        header_text(&headers, "x-drm-device-id"),
+        peer.ip(),
+    );
+    let requested_at = app.clock.now_ms();
+
+    let outcome = issue(&app, &site, &raw, &body).await;
+
+    let record = history_record(&site, &raw, &outcome, &device, requested_at);
+    app.writer.record(record).await?;
+    log_outcome(&site, &raw, &outcome);
+    let issued = outcome?;
+    Ok(respond(issued, &device))
+}
+
+async fn issue(
+    app: &AppState,
+    site: &Site,
+    raw: &RawToken,
+    body: &Bytes,
+) -> Result<Issued, ApiError> {
+    let token = raw
+        .validate()
+        .map_err(|error| ApiError::InvalidDrmToken(error.to_string()))?;
+    match site.status {
+        SiteStatus::Running => {}
+        SiteStatus::Ready => return Err(ApiError::SiteNotOn(site.site_id.clone())),
+        SiteStatus::Deleted => return Err(ApiError::SiteDeleted(site.site_id.clone())),
+    }
+    let policy = find_policy(site.policy_id)?;
+    if !policy.allows(token.drm_type) {
+        return Err(ApiError::DrmTypeNotAllowed(token.drm_type));
+    }
+    match token.drm_type {
+        DrmType::ClearKey => {
+            let request = LicenseRequest::parse(body)
+                .map_err(|error| ApiError::InvalidLicenseRequest(error.to_string()))?;
+            if request.session_type == SessionType::PersistentLicense && !policy.persistent {
+                return Err(ApiError::SessionTypeNotAllowed);
+            }
+            let body = clearkey_license(app, site, &token, &request).await?;
+            Ok(Issued {
+                token,
+                body,
+                content_type: "application/json",
+            })
+        }
+        DrmType::FairPlay if site.fairplay_sealed.is_none() => {
+            Err(ApiError::FairPlayCertIncomplete(site.site_id.clone()))
+        }
+        other => Err(ApiError::UpstreamNotConfigured(other)),
+    }
+}
+
+/// Looks up every requested kid; one unknown kid refuses the whole request.
+async fn clearkey_license(
+    app: &AppState,
+    site: &Site,
+    token: &DrmToken,
+    request: &LicenseRequest,
+) -> Result<Vec<u8>, ApiError> {
+    let stored = app
+        .store
+        .find_content_keys(site.pk, token.content_id.as_str(), &request.kids)
+        .await?;
+    let mut keys = Vec::with_capacity(request.kids.len());
+    for kid in &request.kids {
+        let Some(found) = stored.iter().find(|key| key.kid == *kid) else {
+            return Err(ApiError::DrmInfoNotFound(format!(
+                "no content key for kid {} ({}) of content {}",
+                kid.to_base64url(),
+                kid.to_hex(),
+                token.content_id
+            )));
+        };
+        let plain = app
+            .master_key
+            .open(&found.key_sealed)
+            .map_err(|error| ApiError::Internal(error.into()))?;
+        let bytes: [u8; 16] = plain.as_slice().try_into().map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!("stored content key is not 16 bytes"))
+        })?;
+        keys.push((*kid, ContentKey(bytes)));
+    }
+    Ok(clearkey::license_response(&keys, request.session_type))
+}
+
+fn history_record(
+    site: &Site,
+    raw: &RawToken,
+    outcome: &Result<Issued, ApiError>,
+    device: &DeviceInfo,
+    at: i64,
+) -> NewLicenseRecord {
+    let partial = raw.partial();
+    let (content_id, drm_type, user_id) = match outcome {
+        Ok(issued) => (
+            issued.token.content_id.to_string(),
+            Some(issued.token.drm_type),
+            issued.token.user_id.clone(),
+        ),
+        Err(_) => (
+            partial
+                .content_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            partial.drm_type,
+            partial.user_id.unwrap_or_default(),
+        ),
+    };
+    NewLicenseRecord {
+        site_pk: site.pk,
+        content_id,
+        drm_type,
+        user_id,
+        device_id: device.device_id.clone(),
+        device_model: device.device_model.clone(),
+        platform: device.platform,
+        created_at: at,
+        failure: outcome.as_ref().err().map(ApiError::fail_reason),
+    }
+}
+
+fn log_outcome(site: &Site, raw: &RawToken, outcome: &Result<Issued, ApiError>) {
+    let partial = raw.partial();
+    let content = partial
+        .content_id
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let drm = partial.drm_type.map_or("", DrmType::name);
+    match outcome {
+        Ok(_) => {
+            tracing::info!(site.id = %site.site_id, content.id = %content, drm.r#type = drm, outcome = "success", "license issued")
+        }
+        Err(error) => {
+            let reason = error.fail_reason();
+            tracing::info!(site.id = %site.site_id, content.id = %content, drm.r#type = drm, outcome = "fail", error.code = %reason.code, error.name = %reason.name, "license refused");
+        }
+    }
+}
+
+fn respond(issued: Issued, device: &DeviceInfo) -> Response {
+    match issued.token.response_format {
+        ResponseFormat::Original => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, issued.content_type)],
+            issued.body,
+        )
+            .into_response(),
+        ResponseFormat::Json => Json(Envelope::one(LicenseJsonView {
+            drm_type: issued.token.drm_type.name().to_owned(),
+            license: STANDARD.encode(&issued.body),
+            device_id: device.device_id.clone(),
+            device_model: device.device_model.clone(),
+            platform_name: device.platform.name().to_owned(),
+        }))
+        .into_response(),
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}

@@ -1,0 +1,130 @@
+//! The HTTP layer: shared state, the one router listing every route, and
+//! the layers around it (public prefix, CORS, request tracing, signature).
+
+mod auth;
+mod content_keys;
+pub mod error;
+mod extract;
+mod health;
+mod history;
+mod license;
+mod sites;
+mod trace;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, Method};
+use axum::middleware;
+use axum::routing::{get, post, put};
+use axum::Router;
+use chrono_tz::Tz;
+use tower::Layer;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::secrets::MasterKey;
+use crate::store::{HistoryWriter, SharedStore};
+
+pub use auth::SigningTarget;
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: SharedStore,
+    /// The batching history writer.
+    pub writer: HistoryWriter,
+    /// The service clock.
+    pub clock: SharedClock,
+    /// Seals and opens stored secrets.
+    pub master_key: MasterKey,
+    /// Effective settings.
+    pub settings: Arc<Settings>,
+    /// Zone of `licenseCreatedTime`.
+    pub time_zone: Tz,
+    /// Client for fetching FairPlay credential files.
+    pub http_client: reqwest::Client,
+}
+
+/// Every route of the service; compare with `shared/spec/API.md`.
+fn routes(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/v1/sites",
+            get(sites::list_sites).post(sites::create_site),
+        )
+        .route("/api/v1/sites/siteLog", get(sites::list_site_log))
+        .route(
+            "/api/v1/sites/{site_id}",
+            get(sites::get_site)
+                .put(sites::update_site)
+                .delete(sites::delete_site),
+        )
+        .route("/api/v1/sites/{site_id}/on", put(sites::turn_site_on))
+        .route("/api/v1/sites/{site_id}/off", put(sites::turn_site_off))
+        .route(
+            "/api/v1/sites/{site_id}/contents/{content_id}/keys",
+            get(content_keys::list_content_keys).post(content_keys::register_content_key),
+        )
+        .route("/api/v1/license", post(license::issue_license))
+        .route("/api/v1/license/statistics", get(history::list_history))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::verify_signature,
+        ));
+
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(health::health))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(route_not_found)
+        .layer(DefaultBodyLimit::max(state.settings.body_limit_bytes))
+        .layer(middleware::from_fn(trace::trace_request))
+        .layer(cors())
+        .with_state(state)
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+/// Players call from their own origin; no cookies are involved, so any
+/// origin may call, and every response (errors included) says so.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-drm-token"),
+            HeaderName::from_static("x-drm-device-id"),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static(crate::signing::TIMESTAMP_HEADER),
+            HeaderName::from_static(crate::signing::ACCESS_KEY_HEADER),
+            HeaderName::from_static(crate::signing::SIGNATURE_HEADER),
+            HeaderName::from_static(crate::signing::REGION_HEADER),
+        ])
+        .expose_headers([HeaderName::from_static(trace::TRACE_ID_HEADER)])
+        .max_age(std::time::Duration::from_secs(86_400))
+}
+
+/// The complete service: the router behind the public-prefix rewrite,
+/// which must run before routing.
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<
+    Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static {
+    let prefix = state.settings.public_base_path.clone();
+    let router = routes(state);
+    tower::util::MapRequestLayer::new(move |request| auth::apply_public_prefix(&prefix, request))
+        .layer(router)
+}

@@ -1,0 +1,168 @@
+//! Storage: one trait, one implementation per database engine, chosen once
+//! from the database URL. Handlers see only domain types. The history
+//! writer batches record inserts into shared transactions.
+
+mod sqlite;
+mod writer;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+pub use writer::{HistoryWriter, WriteError};
+
+use crate::domain::history::{HistoryFilter, LicenseRecord, NewLicenseRecord};
+use crate::domain::ids::Kid;
+use crate::domain::params::Page;
+use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+
+/// A storage failure, translated where it arose.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; names what collided.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// Anything else: the database is unreachable, full or damaged.
+    #[error("database failure")]
+    Unexpected(#[source] anyhow::Error),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Shared handle to the store.
+pub type SharedStore = Arc<dyn Store>;
+
+/// An access key as stored.
+#[derive(Debug, Clone)]
+pub struct AccessKeyRecord {
+    /// The key id.
+    pub access_key: String,
+    /// Owning account.
+    pub account_id: i64,
+    /// Owning account's name.
+    pub account_name: String,
+    /// Secret, sealed with the master key.
+    pub secret_sealed: Vec<u8>,
+    /// Whether requests signed with it are accepted.
+    pub enabled: bool,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+}
+
+/// A site about to be created.
+#[derive(Debug, Clone)]
+pub struct NewSite {
+    /// Public id.
+    pub site_id: String,
+    /// Owning account.
+    pub account_id: i64,
+    /// Display name.
+    pub name: String,
+    /// Applied policy.
+    pub policy_id: i64,
+    /// Sealed KMS token.
+    pub kms_token_sealed: Vec<u8>,
+    /// Sealed FairPlay credentials.
+    pub fairplay_sealed: Option<Vec<u8>>,
+    /// Creation time, epoch ms.
+    pub created_at: i64,
+}
+
+/// A content key as stored.
+#[derive(Debug, Clone)]
+pub struct StoredContentKey {
+    /// Key id.
+    pub kid: Kid,
+    /// Key, sealed with the master key.
+    pub key_sealed: Vec<u8>,
+    /// Registration time, epoch ms.
+    pub created_at: i64,
+}
+
+/// Everything the service keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The id of account `name`, created if missing.
+    async fn ensure_account(&self, name: &str, now_ms: i64) -> StoreResult<i64>;
+    /// Stores a new access key for `account_id`.
+    async fn insert_access_key(
+        &self,
+        account_id: i64,
+        access_key: &str,
+        secret_sealed: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Looks up an access key by id.
+    async fn find_access_key(&self, access_key: &str) -> StoreResult<Option<AccessKeyRecord>>;
+    /// Every access key, oldest first.
+    async fn list_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>>;
+    /// Disables an access key; false when there is no such key.
+    async fn disable_access_key(&self, access_key: &str) -> StoreResult<bool>;
+
+    /// Creates a site and its first log entry.
+    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site>;
+    /// A site of `account_id`, deleted ones included.
+    async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>>;
+    /// One page of the account's sites, newest first, and their total.
+    async fn list_sites(&self, account_id: i64, page: Page) -> StoreResult<(Vec<Site>, i64)>;
+    /// Saves a site's name, policy and credentials, with a log entry.
+    async fn update_site(&self, site: &Site, event: &str, now_ms: i64) -> StoreResult<()>;
+    /// Moves a site to `status`, with a log entry.
+    async fn set_site_status(
+        &self,
+        site_pk: i64,
+        status: SiteStatus,
+        event: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// One page of site log entries, newest first; all the account's sites when `site_pk` is None.
+    async fn list_site_events(
+        &self,
+        account_id: i64,
+        site_pk: Option<i64>,
+        page: Page,
+    ) -> StoreResult<(Vec<SiteEvent>, i64)>;
+    /// Licenses issued by a site since `since_ms`.
+    async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics>;
+
+    /// Registers a content key; a conflict when the kid is already there.
+    async fn insert_content_key(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+        key: &StoredContentKey,
+    ) -> StoreResult<()>;
+    /// The keys of a content among `kids`.
+    async fn find_content_keys(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+        kids: &[Kid],
+    ) -> StoreResult<Vec<StoredContentKey>>;
+    /// Every key of a content, oldest first.
+    async fn list_content_keys(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+    ) -> StoreResult<Vec<StoredContentKey>>;
+
+    /// Writes records in one transaction: all or none.
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
+    /// One page of a site's history, newest first, and the exact total.
+    async fn search_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<LicenseRecord>, i64)>;
+}
+
+/// Opens the store named by `url`, creating and migrating it as needed.
+pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteStore::open(url).await?));
+    }
+    anyhow::bail!("unsupported database URL (MULTIDRM_DATABASE_URL): expected sqlite://PATH")
+}

@@ -1,0 +1,205 @@
+//! JSON shapes of the API, shared by the server, the command-line client
+//! and the tests. Field names are camelCase exactly as the spec writes them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::fairplay::FairPlayCertInput;
+
+/// `{"success": true, "content": ..., "total": ...}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Always true; failures use the error shapes instead.
+    pub success: bool,
+    /// The answer.
+    pub content: T,
+    /// Items matching over all pages, on list endpoints.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total: Option<i64>,
+}
+
+impl<T> Envelope<T> {
+    /// A single-object answer.
+    pub fn one(content: T) -> Self {
+        Self {
+            success: true,
+            content,
+            total: None,
+        }
+    }
+
+    /// One page of a list and the total over all pages.
+    pub fn page(content: T, total: i64) -> Self {
+        Self {
+            success: true,
+            content,
+            total: Some(total),
+        }
+    }
+}
+
+/// Body of site create and update.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteRequest {
+    /// 3..20 of letters, digits and `_`.
+    pub site_name: String,
+    /// Policy to apply; the built-in Basic policy 0 when absent.
+    #[serde(default)]
+    pub policy_id: i64,
+    /// FairPlay credentials; unchanged on update when absent.
+    pub fair_play_cert: Option<FairPlayCertInput>,
+}
+
+/// A site as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteView {
+    /// True once deleted.
+    pub disabled: bool,
+    /// Public id.
+    pub site_id: String,
+    /// Display name.
+    pub site_name: String,
+    /// `READY`, `RUNNING` or `DELETED`.
+    pub site_status: String,
+    /// Whether licenses are issued.
+    pub site_enabled_yn: bool,
+    /// Applied policy.
+    pub policy_id: i64,
+    /// Its name.
+    pub policy_name: String,
+    /// Detail only: the token packagers use for key exchange.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kms_token: Option<String>,
+    /// FairPlay credentials, secrets masked.
+    pub fair_play_cert: Option<FairPlayCertView>,
+    /// Current month's activity.
+    pub statistics: StatisticsView,
+    /// Creation time, epoch ms.
+    pub site_created_time: i64,
+}
+
+/// FairPlay credentials with every secret masked.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FairPlayCertView {
+    /// The certificate source as given.
+    pub cert_file: String,
+    /// Masked.
+    pub private_key: String,
+    /// Masked.
+    pub private_encrypted_string: String,
+    /// Masked.
+    pub secret_key: String,
+}
+
+/// A site's activity in the current month.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatisticsView {
+    /// Distinct users with a license issued.
+    pub monthly_active_users: i64,
+    /// Distinct devices with a license issued.
+    pub monthly_active_devices: i64,
+    /// Licenses issued.
+    pub monthly_active_licenses: i64,
+}
+
+/// One site log entry.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteLogItem {
+    /// The site.
+    pub site_id: String,
+    /// What happened.
+    pub description: String,
+    /// When, epoch ms.
+    pub timestamp: i64,
+}
+
+/// Body registering a given content key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentKeyRequest {
+    /// 32 hex digits (UUID dashes allowed).
+    pub kid: String,
+    /// 32 hex digits.
+    pub key: String,
+}
+
+/// A content key; `key` appears only in the answer that created it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentKeyView {
+    /// The site.
+    pub site_id: String,
+    /// The content.
+    pub content_id: String,
+    /// Key id, 32 lower-case hex digits.
+    pub kid: String,
+    /// The key, 32 lower-case hex digits; shown once.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
+    /// Registration time, epoch ms.
+    pub created_time: i64,
+}
+
+/// One license history record (spec section 7).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryRecordView {
+    /// The site.
+    pub site_id: String,
+    /// From the token.
+    pub content_id: String,
+    /// `success` or `fail`.
+    pub license_status: String,
+    /// `Widevine`, `PlayReady`, `FairPlay` or `ClearKey`; empty when the token named none.
+    pub drm_type: String,
+    /// MD5 of the user id.
+    pub user_id: String,
+    /// Device id.
+    pub device_id: String,
+    /// Device model.
+    pub device_model: String,
+    /// Platform.
+    pub platform_name: String,
+    /// `yyyyMMddHHmmss` in the history time zone.
+    pub license_created_time: String,
+    /// Epoch ms [extension].
+    pub license_created_at: i64,
+    /// Fail records: the error code answered [extension].
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error_code: Option<String>,
+    /// Fail records: the error name answered [extension].
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error_name: Option<String>,
+}
+
+/// A license in the `JSON` response format.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseJsonView {
+    /// The DRM type issued.
+    pub drm_type: String,
+    /// The `ORIGINAL` answer, standard base64.
+    pub license: String,
+    /// Device id recorded.
+    pub device_id: String,
+    /// Device model recorded.
+    pub device_model: String,
+    /// Platform recorded.
+    pub platform_name: String,
+}
+
+/// A newly created access key, as `multidrm keys create --json` prints it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAccessKey {
+    /// Owning account.
+    pub account: String,
+    /// Key id.
+    pub access_key: String,
+    /// Secret; shown only at creation.
+    pub secret_key: String,
+}
