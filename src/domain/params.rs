@@ -25,7 +25,7 @@ impl ParamError {
 
 impl fmt::Display for ParamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "parameter {}: {}", self.param, self.problem)
+        write!(f, "{} {}", self.param, self.problem)
     }
 }
 
@@ -51,7 +51,7 @@ impl QueryParams {
             .map(|(_, value)| value.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(ParamError::new(name, "given more than once"));
+            return Err(ParamError::new(name, "is given more than once"));
         }
         Ok(first.filter(|value| !value.is_empty()))
     }
@@ -177,7 +177,7 @@ mod tests {
         );
         assert_eq!(
             page("pageNo=1&pageNo=2").unwrap_err().problem,
-            "given more than once"
+            "is given more than once"
         );
     }
 }

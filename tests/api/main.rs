@@ -1,0 +1,8 @@
+//! Integration tests: the real service on a real port with a fresh SQLite
+//! database per test.
+
+mod cases;
+mod helpers;
+mod history;
+mod isolation;
+mod sites;
