@@ -259,12 +259,18 @@ impl TestApp {
 
     /// Stops the server and waits for the writer to finish.
     pub async fn stop(self) {
+        self.stop_keep_files().await;
+    }
+
+    /// Stops the server and hands back its data folder for inspection.
+    pub async fn stop_keep_files(self) -> tempfile::TempDir {
         // The writer ends only when every handle to it is gone, ours included.
         let Self {
             state,
             client,
             shutdown,
             server,
+            data_dir,
             ..
         } = self;
         drop((state, client));
@@ -274,6 +280,7 @@ impl TestApp {
         if let Some(server) = server {
             server.await.unwrap();
         }
+        data_dir
     }
 }
 
