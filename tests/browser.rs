@@ -121,6 +121,15 @@ async fn chromium_clearkey_request_the_cdm_accepts_licenses_for_two_kids_and_the
         .unwrap_or_else(|error| panic!("the CDM message is JSON ({error}): {outcome:#}"));
     assert_eq!(cdm_message, json!({"kids": KIDS, "type": "temporary"}));
     assert_eq!(outcome["licenseStatus"], 200, "{outcome:#}");
+    assert!(
+        outcome["licenseContentType"]
+            .as_str()
+            .is_some_and(|value| value.starts_with("application/json")),
+        "{outcome:#}"
+    );
+    let license: Value = serde_json::from_str(outcome["licenseBody"].as_str().unwrap())
+        .unwrap_or_else(|error| panic!("the license is JSON ({error}): {outcome:#}"));
+    assert_eq!(license, expected_license(), "{outcome:#}");
     assert_eq!(outcome.get("updateError"), None, "{outcome:#}");
     let key_statuses = outcome["keyStatuses"].as_array().expect("key statuses");
     assert_eq!(key_statuses.len(), 2, "{outcome:#}");
@@ -157,6 +166,17 @@ async fn chromium_clearkey_request_the_cdm_accepts_licenses_for_two_kids_and_the
     );
 
     app.stop().await;
+}
+
+/// The case's right answer: both content keys as unpadded base64url JWKs.
+fn expected_license() -> Value {
+    json!({
+        "keys": [
+            {"kty": "oct", "kid": "oGpvUYhYR_i8Uq2MWlpABg", "k": "tTexFBzvjVgPfopO-6V7ZQ"},
+            {"kty": "oct", "kid": "ESIzRFVmd4iZAKq7zN3u_w", "k": "_-7dzLuqAJmId2ZVRDMiEQ"},
+        ],
+        "type": "temporary",
+    })
 }
 
 /// What the page sends: the service's license URL and the headers a
@@ -243,7 +263,10 @@ impl ChromeDriver {
     }
 
     async fn wait_until_ready(&self) {
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let status = client.get(format!("{}/status", self.url)).send().await;
