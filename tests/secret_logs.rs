@@ -6,6 +6,8 @@
 #[path = "api/helpers.rs"]
 mod helpers;
 
+use std::sync::{Arc, Mutex};
+
 use helpers::*;
 use reqwest::{Method, StatusCode};
 
@@ -89,4 +91,31 @@ async fn sig_06_a_secret_pasted_as_signature_is_never_echoed_in_the_response_or_
         issued_text.contains(content_key_b64),
         "the license itself carries the key"
     );
+}
+
+/// A log sink for tests that search the server's logs.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(pub Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

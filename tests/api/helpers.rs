@@ -3,7 +3,7 @@
 //! API calls.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -310,31 +310,4 @@ pub fn assert_auth_failure(status: StatusCode, body: &Value) {
     assert_eq!(body["error"]["errorCode"], "200", "{body}");
     assert_eq!(body["error"]["message"], "Authentication Failed", "{body}");
     assert!(body.get("content").is_none());
-}
-
-/// A log sink for tests that search the server's logs.
-#[derive(Clone, Default)]
-pub struct CapturedLogs(pub Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
-    type Writer = CapturedLogs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }

@@ -5,4 +5,5 @@ mod cases;
 mod helpers;
 mod history;
 mod isolation;
+mod service;
 mod sites;

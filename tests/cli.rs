@@ -1,0 +1,215 @@
+//! The `multidrm` binary itself: key administration on a local database,
+//! settings, the first `serve` on an empty database, and the client helpers
+//! (`sign`, `token`) used against that live server.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+
+fn multidrm(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("MULTIDRM_MASTER_KEY")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn keys_are_created_listed_and_disabled_without_showing_secrets_again() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let created: Value = serde_json::from_str(&stdout(&multidrm(
+        dir.path(),
+        &["keys", "create", "--account", "acme", "--json"],
+    )))
+    .unwrap();
+    let key = created["accessKey"].as_str().unwrap().to_owned();
+    let secret = created["secretKey"].as_str().unwrap().to_owned();
+    let listed = stdout(&multidrm(dir.path(), &["keys", "list"]));
+    stdout(&multidrm(dir.path(), &["keys", "disable", &key]));
+    let after = stdout(&multidrm(dir.path(), &["keys", "list"]));
+    let unknown = multidrm(dir.path(), &["keys", "disable", "NOSUCHKEY"]);
+
+    assert_eq!(created["account"], "acme");
+    assert_eq!((key.len(), secret.len()), (20, 40));
+    assert_eq!(listed.trim(), format!("{key}\tacme\tenabled"));
+    assert!(!listed.contains(&secret));
+    assert_eq!(after.trim(), format!("{key}\tacme\tdisabled"));
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no access key NOSUCHKEY"));
+}
+
+#[test]
+fn config_masks_secrets_and_names_the_variable_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = "ab".repeat(32);
+
+    let shown = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "config"])
+        .env("MULTIDRM_MASTER_KEY", &master)
+        .env(
+            "MULTIDRM_DATABASE_URL",
+            "postgres://drm:hunter2@db/multidrm",
+        )
+        .output()
+        .unwrap();
+    let broken = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .arg("config")
+        .env("MULTIDRM_HISTORY_TIME_ZONE", "Mars/Base")
+        .output()
+        .unwrap();
+
+    let text = stdout(&shown);
+    assert!(text.contains("master_key = \"********\""), "{text}");
+    assert!(
+        text.contains("postgres://drm:********@db/multidrm"),
+        "{text}"
+    );
+    assert!(!text.contains(&master) && !text.contains("hunter2"));
+    assert!(!broken.status.success());
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("MULTIDRM_HISTORY_TIME_ZONE"));
+}
+
+/// A `multidrm serve` child that is killed when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve` on port 0 and reads the bound address from its log;
+/// answers the log lines so far and a receiver for the rest.
+fn serve(
+    data_dir: &Path,
+) -> (
+    Server,
+    String,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .env_remove("MULTIDRM_MASTER_KEY")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Ok(line) = log.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        if let Some(address) = line.split("address=").nth(1) {
+            let address = address.split_whitespace().next().unwrap().to_owned();
+            seen.push(line);
+            return (Server(child), address, seen, log);
+        }
+        seen.push(line);
+    }
+    panic!("serve did not start: {seen:?}");
+}
+
+#[tokio::test]
+async fn first_serve_writes_private_initial_credentials_that_sign_real_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, address, mut logged, log) = serve(dir.path());
+
+    let path = dir.path().join("initial-credentials");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let credentials = std::fs::read_to_string(&path).unwrap();
+    let value = |name: &str| {
+        credentials
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    let (key, secret) = (value("MULTIDRM_ACCESS_KEY="), value("MULTIDRM_SECRET_KEY="));
+    let signed = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args(["sign", "get", "/api/v1/sites?pageNo=1"])
+        .env("MULTIDRM_ACCESS_KEY", &key)
+        .env("MULTIDRM_SECRET_KEY", &secret)
+        .output()
+        .unwrap();
+    let mut request = reqwest::Client::new().get(format!("http://{address}/api/v1/sites?pageNo=1"));
+    for line in stdout(&signed).lines() {
+        let (name, value) = line.split_once(": ").unwrap();
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    drop(server);
+    logged.extend(log.try_iter());
+
+    assert_eq!(mode, 0o600);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 0);
+    let logged = logged.join("\n");
+    assert!(
+        logged.contains("initial-credentials"),
+        "the log should name the file"
+    );
+    assert!(!logged.contains(&secret), "the log reveals the secret");
+}
+
+#[test]
+fn token_prints_base64_of_the_documented_json() {
+    let output = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args([
+            "token",
+            "--site",
+            "drm-20261203000000-TEST1",
+            "--content",
+            "movie-1",
+            "--user",
+            "alice",
+            "--drm-type",
+            "CLEARKEY",
+        ])
+        .output()
+        .unwrap();
+
+    let decoded: Value =
+        serde_json::from_slice(&STANDARD.decode(stdout(&output).trim()).unwrap()).unwrap();
+    assert_eq!(decoded["siteId"], "drm-20261203000000-TEST1");
+    assert_eq!(decoded["contentId"], "movie-1");
+    assert_eq!(decoded["drmType"], "ClearKey");
+    assert_eq!(decoded["responseFormat"], "ORIGINAL");
+    assert_eq!(decoded["userId"], "alice");
+}
