@@ -180,11 +180,11 @@ fn log_outcome(site: &Site, raw: &RawToken, outcome: &Result<Issued, ApiError>) 
     let drm = partial.drm_type.map_or("", DrmType::name);
     match outcome {
         Ok(_) => {
-            tracing::info!(site.id = %site.site_id, content.id = %content, drm.r#type = drm, outcome = "success", "license issued")
+            tracing::info!(site.id = %site.site_id, content.id = %content, "drm.type" = drm, outcome = "success", "license issued")
         }
         Err(error) => {
             let reason = error.fail_reason();
-            tracing::info!(site.id = %site.site_id, content.id = %content, drm.r#type = drm, outcome = "fail", error.code = %reason.code, error.name = %reason.name, "license refused");
+            tracing::info!(site.id = %site.site_id, content.id = %content, "drm.type" = drm, outcome = "fail", error.code = %reason.code, error.name = %reason.name, "license refused");
         }
     }
 }
