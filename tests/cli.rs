@@ -107,21 +107,23 @@ fn serve(
     Vec<String>,
     std::sync::mpsc::Receiver<String>,
 ) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_multidrm"))
-        .args([
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .env_remove("MULTIDRM_MASTER_KEY")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_multidrm"))
+            .args([
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("RUST_LOG", "trace")
+            .env("NO_COLOR", "1")
+            .env_remove("MULTIDRM_MASTER_KEY")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = server.0.stderr.take().unwrap();
     let (lines, log) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -137,7 +139,7 @@ fn serve(
         if let Some(address) = line.split("address=").nth(1) {
             let address = address.split_whitespace().next().unwrap().to_owned();
             seen.push(line);
-            return (Server(child), address, seen, log);
+            return (server, address, seen, log);
         }
         seen.push(line);
     }
