@@ -58,18 +58,6 @@ pub enum Platform {
 }
 
 impl Platform {
-    /// Every platform, in a stable order.
-    pub const ALL: [Platform; 8] = [
-        Self::Windows,
-        Self::MacOs,
-        Self::Linux,
-        Self::ChromeOs,
-        Self::Android,
-        Self::Ios,
-        Self::Tv,
-        Self::Unknown,
-    ];
-
     /// The wire name, e.g. `PLATFORM_LINUX`.
     pub fn name(self) -> &'static str {
         match self {
@@ -82,13 +70,6 @@ impl Platform {
             Self::Tv => "PLATFORM_TV",
             Self::Unknown => "PLATFORM_UNKNOWN",
         }
-    }
-
-    /// The inverse of [`Platform::name`].
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|platform| platform.name() == name)
     }
 
     /// The short OS label used inside `deviceModel`.

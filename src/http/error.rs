@@ -111,11 +111,6 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status this error answers with.
-    pub fn status(&self) -> StatusCode {
-        self.classify().0
-    }
-
     /// Code and name as a fail record stores them.
     pub fn fail_reason(&self) -> FailReason {
         let (_, code, name) = self.classify();
