@@ -17,10 +17,9 @@ use crate::admin;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::domain::drm::DrmType;
-use crate::secrets::MasterKey;
+use crate::domain::token::RawToken;
 use crate::signing::SignedHeaders;
-use crate::startup::App;
-use crate::store;
+use crate::startup::{open_storage, App};
 
 /// Self-hostable multi-DRM license service with a searchable license history.
 #[derive(Debug, Parser)]
@@ -163,7 +162,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("--drm-type must be widevine, playready, fairplay or clearkey")
             };
             let token = json!({ "siteId": site, "contentId": content, "drmType": drm.name(), "responseFormat": response_format, "userId": user });
-            println!("{}", STANDARD.encode(token.to_string()));
+            let encoded = STANDARD.encode(token.to_string());
+            // The service's own rules, so that no printed token is refused.
+            RawToken::decode(Some(&encoded))
+                .and_then(|raw| raw.validate())
+                .context("the token would be refused")?;
+            println!("{encoded}");
             Ok(())
         }
     }
@@ -192,10 +196,7 @@ async fn shutdown_signal() {
 }
 
 async fn keys(settings: Settings, command: &KeysCommand) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let master_key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
-    let store = store::open(&settings.effective_database_url()).await?;
+    let (store, master_key) = open_storage(&settings).await?;
     match command {
         KeysCommand::Create { account, json } => {
             let key = admin::create_access_key(&*store, &master_key, account, SystemClock.now_ms())

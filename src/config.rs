@@ -19,7 +19,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "multidrm.toml";
 
 /// Every setting of the service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Folder for the SQLite database, the master key and initial credentials.
     pub data_dir: PathBuf,
@@ -69,8 +69,10 @@ impl Settings {
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
-        let figment = figment.merge(Env::prefixed(ENV_PREFIX)).merge(overrides);
-        let settings: Settings = figment.extract().context("invalid configuration")?;
+        // Client-side variables share the prefix but are not settings.
+        let env = Env::prefixed(ENV_PREFIX).ignore(&["config", "access_key", "secret_key"]);
+        let figment = figment.merge(env).merge(overrides);
+        let settings: Settings = figment.extract().map_err(describe_error)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -113,6 +115,12 @@ impl Settings {
         shown.master_key = self.master_key.as_ref().map(|_| Secret::new("********"));
         toml::to_string(&shown).expect("settings always serialise to TOML")
     }
+}
+
+/// Names the setting, and the variable or file it came from, at fault.
+fn describe_error(error: figment::Error) -> anyhow::Error {
+    let messages: Vec<String> = error.into_iter().map(|error| error.to_string()).collect();
+    anyhow::anyhow!("invalid configuration: {}", messages.join("; "))
 }
 
 /// Replaces the password of a `scheme://user:password@host` URL with stars.

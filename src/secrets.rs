@@ -62,23 +62,30 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     /// Reads the key from a setting (64 hex digits or base64 of 32 bytes),
-    /// or else from `<data_dir>/master.key`, creating that file (mode 0600)
-    /// on first use.
-    pub fn load(setting: Option<&Secret>, data_dir: &Path) -> anyhow::Result<Self> {
+    /// or else from `<data_dir>/master.key`; `None` when neither exists.
+    pub fn find(setting: Option<&Secret>, data_dir: &Path) -> anyhow::Result<Option<Self>> {
         if let Some(text) = setting {
             return Self::parse(text.expose())
+                .map(Some)
                 .context("MULTIDRM_MASTER_KEY is not 32 bytes in hex or base64");
         }
         let path = data_dir.join(MASTER_KEY_FILE);
-        if path.exists() {
-            let text = Zeroizing::new(
-                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
-            );
-            return Self::parse(text.trim())
-                .with_context(|| format!("{} does not hold a master key", path.display()));
+        if !path.exists() {
+            return Ok(None);
         }
+        let text = Zeroizing::new(
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        );
+        Self::parse(text.trim())
+            .map(Some)
+            .with_context(|| format!("{} does not hold a master key", path.display()))
+    }
+
+    /// Generates a key and writes it to `<data_dir>/master.key` (mode 0600).
+    pub fn create(data_dir: &Path) -> anyhow::Result<Self> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(bytes.as_mut());
+        let path = data_dir.join(MASTER_KEY_FILE);
         write_private_file(&path, hex::encode(bytes.as_ref()).as_bytes())?;
         Ok(Self(*Key::<Aes256Gcm>::from_slice(bytes.as_ref())))
     }
@@ -136,9 +143,10 @@ mod tests {
     #[test]
     fn sealed_values_open_only_with_the_same_key() {
         let dir = tempfile::tempdir().unwrap();
-        let key = MasterKey::load(None, dir.path()).unwrap();
-        let other =
-            MasterKey::load(Some(&Secret::new(hex::encode([7u8; 32]))), dir.path()).unwrap();
+        let key = MasterKey::create(dir.path()).unwrap();
+        let other = MasterKey::find(Some(&Secret::new(hex::encode([7u8; 32]))), dir.path())
+            .unwrap()
+            .unwrap();
 
         let sealed = key.seal(b"content key");
 
@@ -148,12 +156,12 @@ mod tests {
     }
 
     #[test]
-    fn the_master_key_file_is_private_and_reused() {
+    fn the_master_key_file_is_private_and_found_again() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
 
-        let first = MasterKey::load(None, dir.path()).unwrap();
-        let second = MasterKey::load(None, dir.path()).unwrap();
+        let first = MasterKey::create(dir.path()).unwrap();
+        let second = MasterKey::find(None, dir.path()).unwrap().unwrap();
 
         let mode = fs::metadata(dir.path().join(MASTER_KEY_FILE))
             .unwrap()

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -14,8 +14,41 @@ use crate::admin;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::secrets::MasterKey;
-use crate::store::{self, HistoryWriter};
+use crate::secrets::{MasterKey, MASTER_KEY_FILE};
+use crate::store::{self, HistoryWriter, SharedStore};
+
+/// Name of the meta value that proves the master key matches the database.
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// Opens the database and the master key that seals its secrets. A new
+/// database gets a new key; an existing one must be opened with its own
+/// key, or this fails before anything is served.
+pub async fn open_storage(settings: &Settings) -> anyhow::Result<(SharedStore, MasterKey)> {
+    let data_dir = &settings.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let store = store::open(&settings.effective_database_url()).await?;
+    let check = store.read_meta(MASTER_KEY_CHECK).await?;
+    let found = MasterKey::find(settings.master_key.as_ref(), data_dir)?;
+
+    let master_key = match (found, &check) {
+        (Some(key), _) => key,
+        (None, None) => MasterKey::create(data_dir)?,
+        (None, Some(_)) => bail!(
+            "the database holds secrets sealed with a master key that is missing: restore {} or set MULTIDRM_MASTER_KEY",
+            data_dir.join(MASTER_KEY_FILE).display()
+        ),
+    };
+    match check {
+        Some(sealed) if master_key.open(&sealed).is_err() => bail!(
+            "the master key (MULTIDRM_MASTER_KEY or {}) is not the one this database was sealed with",
+            data_dir.join(MASTER_KEY_FILE).display()
+        ),
+        Some(_) => {}
+        None => store.write_meta(MASTER_KEY_CHECK, &master_key.seal(b"multidrm")).await?,
+    }
+    Ok((store, master_key))
+}
 
 /// A ready-to-serve service with its background writer.
 pub struct App {
@@ -28,10 +61,7 @@ impl App {
     /// Opens everything `settings` names, creating the data directory and
     /// database on first use.
     pub async fn open(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
-        let master_key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
-        let store = store::open(&settings.effective_database_url()).await?;
+        let (store, master_key) = open_storage(&settings).await?;
         let (writer, writer_task) =
             HistoryWriter::start(store.clone(), settings.history_batch_size);
         let http_client = reqwest::Client::builder()

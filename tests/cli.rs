@@ -215,3 +215,89 @@ fn token_prints_base64_of_the_documented_json() {
     assert_eq!(decoded["responseFormat"], "ORIGINAL");
     assert_eq!(decoded["userId"], "alice");
 }
+
+#[test]
+fn a_database_refuses_a_master_key_it_was_not_sealed_with() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&multidrm(dir.path(), &["keys", "create"]));
+
+    let wrong = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args(["--data-dir", dir.path().to_str().unwrap(), "keys", "list"])
+        .env("MULTIDRM_MASTER_KEY", "cd".repeat(32))
+        .output()
+        .unwrap();
+    std::fs::remove_file(dir.path().join("master.key")).unwrap();
+    let missing = multidrm(dir.path(), &["keys", "list"]);
+
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr)
+        .contains("is not the one this database was sealed with"));
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("master key that is missing"));
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "a new master key replaced the lost one"
+    );
+}
+
+#[test]
+fn token_refuses_what_the_service_would_refuse() {
+    let base = [
+        "token",
+        "--site",
+        "drm-20261203000000-TEST1",
+        "--content",
+        "movie-1",
+    ];
+    for extra in [
+        vec!["--user", ""],
+        vec!["--user", "alice", "--response-format", "xml"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+            .args(base)
+            .args(&extra)
+            .output()
+            .unwrap();
+
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{extra:?} was accepted");
+        assert!(stderr.contains("the token would be refused"), "{stderr}");
+    }
+}
+
+#[test]
+fn unknown_settings_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.toml");
+    std::fs::write(&file, "lisen = \"127.0.0.1:9\"\n").unwrap();
+
+    let from_file = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args(["--config", file.to_str().unwrap(), "config"])
+        .output()
+        .unwrap();
+    let from_env = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .arg("config")
+        .env("MULTIDRM_LISEN", "x")
+        .output()
+        .unwrap();
+    let client_vars = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .arg("config")
+        .env("MULTIDRM_ACCESS_KEY", "K")
+        .env("MULTIDRM_SECRET_KEY", "S")
+        .output()
+        .unwrap();
+
+    assert!(!from_file.status.success());
+    assert!(String::from_utf8_lossy(&from_file.stderr).contains("lisen"));
+    assert!(!from_env.status.success());
+    assert!(
+        String::from_utf8_lossy(&from_env.stderr).contains("MULTIDRM_"),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    assert!(
+        client_vars.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client_vars.stderr)
+    );
+}

@@ -84,6 +84,11 @@ pub struct StoredContentKey {
 /// Everything the service keeps.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// A named value about the database itself.
+    async fn read_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores a named value about the database itself.
+    async fn write_meta(&self, name: &str, value: &[u8]) -> StoreResult<()>;
+
     /// The id of account `name`, created if missing.
     async fn ensure_account(&self, name: &str, now_ms: i64) -> StoreResult<i64>;
     /// Stores a new access key for `account_id`.

@@ -167,6 +167,24 @@ fn status_code(status: LicenseStatus) -> i64 {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn read_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unexpected)
+    }
+
+    async fn write_meta(&self, name: &str, value: &[u8]) -> StoreResult<()> {
+        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        Ok(())
+    }
+
     async fn ensure_account(&self, name: &str, now_ms: i64) -> StoreResult<i64> {
         sqlx::query(
             "INSERT INTO accounts (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
