@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use chrono_tz::Tz;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
