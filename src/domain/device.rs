@@ -134,7 +134,7 @@ fn describe_user_agent(user_agent: &str) -> (Platform, String) {
     let major = version
         .split('.')
         .next()
-        .filter(|major| !major.is_empty())
+        .filter(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or("0");
     (
         platform,
@@ -220,7 +220,13 @@ mod tests {
         assert_eq!(model("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1").0, Platform::Ios);
         assert_eq!(model("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36").0, Platform::ChromeOs);
         assert_eq!(model("Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) 76.0.3809.146/6.0 TV Safari/537.36").0, Platform::Tv);
-        assert_eq!(model("curl/8.0").0, Platform::Unknown);
+        assert_eq!(
+            model("curl/8.0"),
+            (
+                Platform::Unknown,
+                "HTTPLibrary-Unknown-unknown-0".to_owned()
+            )
+        );
     }
 
     #[test]
