@@ -301,3 +301,35 @@ fn unknown_settings_are_refused_by_name() {
         String::from_utf8_lossy(&client_vars.stderr)
     );
 }
+
+#[test]
+fn settings_layer_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("multidrm.toml");
+    std::fs::write(&file, "history_time_zone = \"Asia/Seoul\"\nlisten = \"127.0.0.1:7000\"\ndata_dir = \"from-file\"\n").unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_multidrm"))
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            "from-flag",
+            "config",
+        ])
+        .env("MULTIDRM_LISTEN", "127.0.0.1:7001")
+        .env("MULTIDRM_DATA_DIR", "from-env")
+        .output()
+        .unwrap();
+
+    let text = stdout(&output);
+    assert!(
+        text.contains("history_time_zone = \"Asia/Seoul\""),
+        "{text}"
+    );
+    assert!(text.contains("listen = \"127.0.0.1:7001\""), "{text}");
+    assert!(text.contains("data_dir = \"from-flag\""), "{text}");
+    assert!(
+        text.contains("database_url = \"sqlite://from-flag/multidrm.db\""),
+        "{text}"
+    );
+}
