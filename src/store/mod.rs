@@ -2,6 +2,7 @@
 //! from the database URL. Handlers see only domain types. The history
 //! writer batches record inserts into shared transactions.
 
+mod postgres;
 mod sqlite;
 mod writer;
 
@@ -9,10 +10,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writer::{HistoryWriter, WriteError};
 
-use crate::domain::history::{HistoryFilter, LicenseRecord, NewLicenseRecord};
+use crate::domain::history::{HistoryFilter, LicenseRecord, LicenseStatus, NewLicenseRecord};
 use crate::domain::ids::Kid;
 use crate::domain::params::Page;
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
@@ -169,5 +171,27 @@ pub async fn open(url: &str) -> anyhow::Result<SharedStore> {
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(SqliteStore::open(url).await?));
     }
-    anyhow::bail!("unsupported database URL (MULTIDRM_DATABASE_URL): expected sqlite://PATH")
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        return Ok(Arc::new(PostgresStore::open(url).await?));
+    }
+    anyhow::bail!(
+        "unsupported database URL (MULTIDRM_DATABASE_URL): expected sqlite://PATH or postgres://..."
+    )
+}
+
+/// How both engines store a record's outcome: 0 success, 1 fail.
+fn status_code(status: LicenseStatus) -> i64 {
+    match status {
+        LicenseStatus::Success => 0,
+        LicenseStatus::Fail => 1,
+    }
+}
+
+/// The inverse of [`status_code`].
+fn status_from_code(code: i64) -> LicenseStatus {
+    if code == 0 {
+        LicenseStatus::Success
+    } else {
+        LicenseStatus::Fail
+    }
 }

@@ -11,10 +11,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-use super::{AccessKeyRecord, NewSite, Store, StoreError, StoreResult, StoredContentKey};
+use super::{
+    status_code, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
+    StoredContentKey,
+};
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
-    FailReason, HistoryFilter, LicenseRecord, LicenseStatus, NewLicenseRecord, SearchFilter,
+    FailReason, HistoryFilter, LicenseRecord, NewLicenseRecord, SearchFilter,
 };
 use crate::domain::ids::Kid;
 use crate::domain::params::Page;
@@ -102,16 +105,12 @@ fn content_key_from_row(row: &SqliteRow) -> Result<StoredContentKey, sqlx::Error
 }
 
 fn record_from_row(site_id: &str, row: &SqliteRow) -> Result<LicenseRecord, sqlx::Error> {
-    let status = match row.try_get::<i64, _>("status")? {
-        0 => LicenseStatus::Success,
-        _ => LicenseStatus::Fail,
-    };
     let error_code: Option<String> = row.try_get("error_code")?;
     let error_name: Option<String> = row.try_get("error_name")?;
     Ok(LicenseRecord {
         site_id: site_id.to_owned(),
         content_id: row.try_get("content_id")?,
-        status,
+        status: status_from_code(row.try_get("status")?),
         drm_type: row
             .try_get::<Option<i64>, _>("drm_type")?
             .and_then(DrmType::from_code),
@@ -155,13 +154,6 @@ fn push_history_filter(query: &mut QueryBuilder<'_, Sqlite>, site_pk: i64, filte
     }
     if let Some(status) = filter.status {
         query.push(" AND status = ").push_bind(status_code(status));
-    }
-}
-
-fn status_code(status: LicenseStatus) -> i64 {
-    match status {
-        LicenseStatus::Success => 0,
-        LicenseStatus::Fail => 1,
     }
 }
 
@@ -562,6 +554,7 @@ async fn insert_site_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::history::LicenseStatus;
 
     /// SQLite's plan for one page of history under `filter`.
     async fn plan(store: &SqliteStore, filter: &HistoryFilter) -> String {

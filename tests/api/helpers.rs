@@ -87,6 +87,7 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("a temporary folder");
         let mut settings = Settings {
             data_dir: data_dir.path().to_owned(),
+            database_url: fresh_database_url().await,
             ..Settings::default()
         };
         adjust(&mut settings);
@@ -282,6 +283,33 @@ impl TestApp {
         }
         data_dir
     }
+}
+
+/// Variable naming a PostgreSQL server to run the suite against; unset,
+/// each test gets its own SQLite file.
+pub const TEST_DATABASE_VARIABLE: &str = "MULTIDRM_TEST_DATABASE_URL";
+
+/// A new, empty database on the server named by
+/// `MULTIDRM_TEST_DATABASE_URL`, or empty (SQLite in the data folder).
+async fn fresh_database_url() -> String {
+    let Ok(server) = std::env::var(TEST_DATABASE_VARIABLE) else {
+        return String::new();
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test PostgreSQL server answers");
+    let name = format!("multidrm_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("a test database");
+    let (prefix, rest) = server.rsplit_once('/').expect("the URL names a database");
+    let query = rest
+        .split_once('?')
+        .map(|(_, query)| format!("?{query}"))
+        .unwrap_or_default();
+    format!("{prefix}/{name}{query}")
 }
 
 /// Status and JSON body of a response.

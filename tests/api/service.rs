@@ -29,10 +29,10 @@ async fn concurrent_licenses_are_all_recorded_and_survive_a_restart() {
     }
     let (_, body) = app.history(&format!("siteId={SITE1}&pageSize=1")).await;
     let app = Arc::into_inner(app).expect("every request finished");
-    let data_dir = app.stop_keep_files().await;
+    let url = app.state.settings.effective_database_url();
+    let _data_dir = app.stop_keep_files().await;
 
     assert_eq!(body["total"], 200);
-    let url = format!("sqlite://{}", data_dir.path().join("multidrm.db").display());
     let store = multidrm::store::open(&url).await.unwrap();
     let account = store.ensure_account("account-1", T0).await.unwrap();
     let site = store.find_site(account, SITE1).await.unwrap().unwrap();

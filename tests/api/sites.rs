@@ -333,37 +333,69 @@ async fn content_keys_are_generated_or_registered_and_shown_only_once() {
 }
 
 #[tokio::test]
-async fn the_database_file_alone_reveals_no_secret() {
+async fn the_database_alone_reveals_no_secret() {
     let app = TestApp::spawn().await;
+    let url = app.state.settings.effective_database_url();
     let data_dir = app.stop_keep_files().await;
-    let db_path = data_dir.path().join("multidrm.db");
 
-    let mut bytes = std::fs::read(&db_path).unwrap();
-    for suffix in ["-wal", "-shm"] {
-        if let Ok(more) = std::fs::read(format!("{}{suffix}", db_path.display())) {
-            bytes.extend(more);
-        }
-    }
+    let bytes = database_bytes(&url, data_dir.path()).await;
     let key_bytes = hex::decode("ffeeddccbbaa00998877665544332211").unwrap();
 
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|window| window == needle);
+    for secret in [
+        SECRET1.as_bytes(),
+        key_bytes.as_slice(),
+        b"fixture-kms-token",
+    ] {
+        assert!(
+            !contains(secret),
+            "{:?} is readable",
+            String::from_utf8_lossy(secret)
+        );
+        assert!(
+            !contains(hex::encode(secret).as_bytes()),
+            "{:?} is readable as hex",
+            String::from_utf8_lossy(secret)
+        );
+    }
     assert!(
-        !bytes
-            .windows(SECRET1.len())
-            .any(|window| window == SECRET1.as_bytes()),
-        "the secret key is readable"
+        contains(SITE1.as_bytes()),
+        "the scan does not see the data at all"
     );
-    assert!(
-        !bytes
-            .windows(16)
-            .any(|window| window == key_bytes.as_slice()),
-        "a content key is readable"
-    );
-    assert!(
-        !bytes
-            .windows(17)
-            .any(|window| window == b"fixture-kms-token"),
-        "the KMS token is readable"
-    );
+}
+
+/// Everything the database holds, as bytes: the SQLite files, or every
+/// PostgreSQL table rendered as text (bytea as hex).
+async fn database_bytes(url: &str, data_dir: &std::path::Path) -> Vec<u8> {
+    if url.starts_with("sqlite:") {
+        let db_path = data_dir.join("multidrm.db");
+        let mut bytes = std::fs::read(&db_path).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            if let Ok(more) = std::fs::read(format!("{}{suffix}", db_path.display())) {
+                bytes.extend(more);
+            }
+        }
+        return bytes;
+    }
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut text = String::new();
+    for table in [
+        "accounts",
+        "access_keys",
+        "sites",
+        "site_events",
+        "content_keys",
+        "license_records",
+        "meta",
+    ] {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+        text.extend(rows);
+    }
+    text.into_bytes()
 }
 
 #[tokio::test]

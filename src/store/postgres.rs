@@ -1,0 +1,543 @@
+//! The PostgreSQL store, for several multidrm nodes sharing one database.
+//! Commits are durable with the server's default `synchronous_commit`.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+
+use super::{
+    status_code, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
+    StoredContentKey,
+};
+use crate::domain::drm::DrmType;
+use crate::domain::history::{
+    FailReason, HistoryFilter, LicenseRecord, NewLicenseRecord, SearchFilter,
+};
+use crate::domain::ids::Kid;
+use crate::domain::params::Page;
+use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+
+/// Store backed by a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+fn unexpected(error: sqlx::Error) -> StoreError {
+    StoreError::Unexpected(error.into())
+}
+
+fn conflict_or_unexpected(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| match error.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => unexpected(error),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to and migrates the database at `url`.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await
+            .context("connecting to PostgreSQL (MULTIDRM_DATABASE_URL)")?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .context("migrating the PostgreSQL database")?;
+        Ok(Self { pool })
+    }
+}
+
+const SITE_COLUMNS: &str =
+    "pk, site_id, account_id, name, status, policy_id, kms_token_sealed, fairplay_sealed, created_at";
+const ACCESS_KEY_SELECT: &str =
+    "SELECT k.access_key, k.account_id, a.name, k.secret_sealed, k.enabled, k.created_at
+     FROM access_keys k JOIN accounts a ON a.id = k.account_id";
+
+fn site_from_row(row: &PgRow) -> Result<Site, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(Site {
+        pk: row.try_get("pk")?,
+        site_id: row.try_get("site_id")?,
+        account_id: row.try_get("account_id")?,
+        name: row.try_get("name")?,
+        status: SiteStatus::parse(&status)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown site status {status}").into()))?,
+        policy_id: row.try_get("policy_id")?,
+        kms_token_sealed: row.try_get("kms_token_sealed")?,
+        fairplay_sealed: row.try_get("fairplay_sealed")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn access_key_from_row(row: &PgRow) -> Result<AccessKeyRecord, sqlx::Error> {
+    Ok(AccessKeyRecord {
+        access_key: row.try_get("access_key")?,
+        account_id: row.try_get("account_id")?,
+        account_name: row.try_get("name")?,
+        secret_sealed: row.try_get("secret_sealed")?,
+        enabled: row.try_get("enabled")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn content_key_from_row(row: &PgRow) -> Result<StoredContentKey, sqlx::Error> {
+    let kid: Vec<u8> = row.try_get("kid")?;
+    let kid = kid
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("stored kid is not 16 bytes".into()))?;
+    Ok(StoredContentKey {
+        kid: Kid(kid),
+        key_sealed: row.try_get("key_sealed")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn record_from_row(site_id: &str, row: &PgRow) -> Result<LicenseRecord, sqlx::Error> {
+    let error_code: Option<String> = row.try_get("error_code")?;
+    let error_name: Option<String> = row.try_get("error_name")?;
+    let drm_type: Option<i16> = row.try_get("drm_type")?;
+    Ok(LicenseRecord {
+        site_id: site_id.to_owned(),
+        content_id: row.try_get("content_id")?,
+        status: status_from_code(row.try_get::<i16, _>("status")?.into()),
+        drm_type: drm_type.and_then(|code| DrmType::from_code(code.into())),
+        user_id: row.try_get("user_id")?,
+        device_id: row.try_get("device_id")?,
+        device_model: row.try_get("device_model")?,
+        platform_name: row.try_get("platform")?,
+        created_at: row.try_get("created_at")?,
+        failure: error_code
+            .zip(error_name)
+            .map(|(code, name)| FailReason { code, name }),
+    })
+}
+
+/// Appends the WHERE clause shared by the history page and its count.
+fn push_history_filter(
+    query: &mut QueryBuilder<'_, Postgres>,
+    site_pk: i64,
+    filter: &HistoryFilter,
+) {
+    query.push(" WHERE site_pk = ").push_bind(site_pk);
+    match &filter.search {
+        None => {}
+        Some(SearchFilter::ContentId(value)) => {
+            query.push(" AND content_id = ").push_bind(value.clone());
+        }
+        Some(SearchFilter::DrmType(drm)) => {
+            query.push(" AND drm_type = ").push_bind(drm.code() as i16);
+        }
+        Some(SearchFilter::UserId(value)) => {
+            query.push(" AND user_id = ").push_bind(value.clone());
+        }
+        Some(SearchFilter::DeviceId(value)) => {
+            query.push(" AND device_id = ").push_bind(value.clone());
+        }
+        Some(SearchFilter::DeviceModel(value)) => {
+            query.push(" AND device_model = ").push_bind(value.clone());
+        }
+    }
+    if let Some(start) = filter.start {
+        query.push(" AND created_at >= ").push_bind(start);
+    }
+    if let Some(end) = filter.end {
+        query.push(" AND created_at <= ").push_bind(end);
+    }
+    if let Some(status) = filter.status {
+        query
+            .push(" AND status = ")
+            .push_bind(status_code(status) as i16);
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn read_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unexpected)
+    }
+
+    async fn write_meta(&self, name: &str, value: &[u8]) -> StoreResult<()> {
+        sqlx::query("INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        Ok(())
+    }
+
+    async fn ensure_account(&self, name: &str, now_ms: i64) -> StoreResult<i64> {
+        sqlx::query(
+            "INSERT INTO accounts (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        sqlx::query_scalar("SELECT id FROM accounts WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unexpected)
+    }
+
+    async fn insert_access_key(
+        &self,
+        account_id: i64,
+        access_key: &str,
+        secret_sealed: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO access_keys (access_key, account_id, secret_sealed, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(access_key)
+            .bind(account_id)
+            .bind(secret_sealed)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or_unexpected("access key"))?;
+        Ok(())
+    }
+
+    async fn find_access_key(&self, access_key: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        let row = sqlx::query(&format!("{ACCESS_KEY_SELECT} WHERE k.access_key = $1"))
+            .bind(access_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        row.as_ref()
+            .map(access_key_from_row)
+            .transpose()
+            .map_err(unexpected)
+    }
+
+    async fn list_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        let rows = sqlx::query(&format!(
+            "{ACCESS_KEY_SELECT} ORDER BY k.created_at, k.access_key"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        rows.iter()
+            .map(access_key_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(unexpected)
+    }
+
+    async fn disable_access_key(&self, access_key: &str) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE access_keys SET enabled = FALSE WHERE access_key = $1")
+            .bind(access_key)
+            .execute(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site> {
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO sites (site_id, account_id, name, status, policy_id, kms_token_sealed, fairplay_sealed, created_at)
+             VALUES ($1, $2, $3, 'READY', $4, $5, $6, $7) RETURNING {SITE_COLUMNS}"
+        ))
+        .bind(&site.site_id)
+        .bind(site.account_id)
+        .bind(&site.name)
+        .bind(site.policy_id)
+        .bind(&site.kms_token_sealed)
+        .bind(&site.fairplay_sealed)
+        .bind(site.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(conflict_or_unexpected("site id"))?;
+        let created = site_from_row(&row).map_err(unexpected)?;
+        insert_site_event(&mut tx, created.pk, event, site.created_at).await?;
+        tx.commit().await.map_err(unexpected)?;
+        Ok(created)
+    }
+
+    async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SITE_COLUMNS} FROM sites WHERE site_id = $1 AND account_id = $2"
+        ))
+        .bind(site_id)
+        .bind(account_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        row.as_ref()
+            .map(site_from_row)
+            .transpose()
+            .map_err(unexpected)
+    }
+
+    async fn list_sites(&self, account_id: i64, page: Page) -> StoreResult<(Vec<Site>, i64)> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SITE_COLUMNS} FROM sites WHERE account_id = $1 ORDER BY created_at DESC, pk DESC LIMIT $2 OFFSET $3"
+        ))
+        .bind(account_id)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        let total = sqlx::query_scalar("SELECT COUNT(*) FROM sites WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        let sites = rows
+            .iter()
+            .map(site_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(unexpected)?;
+        Ok((sites, total))
+    }
+
+    async fn update_site(&self, site: &Site, event: &str, now_ms: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        sqlx::query(
+            "UPDATE sites SET name = $1, policy_id = $2, fairplay_sealed = $3 WHERE pk = $4",
+        )
+        .bind(&site.name)
+        .bind(site.policy_id)
+        .bind(&site.fairplay_sealed)
+        .bind(site.pk)
+        .execute(&mut *tx)
+        .await
+        .map_err(unexpected)?;
+        insert_site_event(&mut tx, site.pk, event, now_ms).await?;
+        tx.commit().await.map_err(unexpected)
+    }
+
+    async fn set_site_status(
+        &self,
+        site_pk: i64,
+        status: SiteStatus,
+        event: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        sqlx::query("UPDATE sites SET status = $1 WHERE pk = $2")
+            .bind(status.name())
+            .bind(site_pk)
+            .execute(&mut *tx)
+            .await
+            .map_err(unexpected)?;
+        insert_site_event(&mut tx, site_pk, event, now_ms).await?;
+        tx.commit().await.map_err(unexpected)
+    }
+
+    async fn list_site_events(
+        &self,
+        account_id: i64,
+        site_pk: Option<i64>,
+        page: Page,
+    ) -> StoreResult<(Vec<SiteEvent>, i64)> {
+        let rows = sqlx::query(
+            "SELECT s.site_id, e.description, e.created_at FROM site_events e JOIN sites s ON s.pk = e.site_pk
+             WHERE s.account_id = $1 AND ($2::BIGINT IS NULL OR e.site_pk = $2)
+             ORDER BY e.created_at DESC, e.id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(account_id)
+        .bind(site_pk)
+        .bind(page.size)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        let total = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM site_events e JOIN sites s ON s.pk = e.site_pk
+             WHERE s.account_id = $1 AND ($2::BIGINT IS NULL OR e.site_pk = $2)",
+        )
+        .bind(account_id)
+        .bind(site_pk)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        let events = rows
+            .iter()
+            .map(|row| {
+                Ok(SiteEvent {
+                    site_id: row.try_get(0)?,
+                    description: row.try_get(1)?,
+                    timestamp: row.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(unexpected)?;
+        Ok((events, total))
+    }
+
+    async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT user_id), COUNT(DISTINCT device_id), COUNT(*) FROM license_records
+             WHERE site_pk = $1 AND status = 0 AND created_at >= $2",
+        )
+        .bind(site_pk)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        Ok(SiteStatistics {
+            monthly_active_users: row.try_get(0).map_err(unexpected)?,
+            monthly_active_devices: row.try_get(1).map_err(unexpected)?,
+            monthly_active_licenses: row.try_get(2).map_err(unexpected)?,
+        })
+    }
+
+    async fn insert_content_key(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+        key: &StoredContentKey,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO content_keys (site_pk, content_id, kid, key_sealed, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(site_pk)
+            .bind(content_id)
+            .bind(key.kid.0.as_slice())
+            .bind(&key.key_sealed)
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or_unexpected("content key"))?;
+        Ok(())
+    }
+
+    async fn find_content_keys(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+        kids: &[Kid],
+    ) -> StoreResult<Vec<StoredContentKey>> {
+        let kids: Vec<Vec<u8>> = kids.iter().map(|kid| kid.0.to_vec()).collect();
+        let rows = sqlx::query(
+            "SELECT kid, key_sealed, created_at FROM content_keys WHERE site_pk = $1 AND content_id = $2 AND kid = ANY($3)",
+        )
+        .bind(site_pk)
+        .bind(content_id)
+        .bind(kids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        rows.iter()
+            .map(content_key_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(unexpected)
+    }
+
+    async fn list_content_keys(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+    ) -> StoreResult<Vec<StoredContentKey>> {
+        let rows = sqlx::query(
+            "SELECT kid, key_sealed, created_at FROM content_keys WHERE site_pk = $1 AND content_id = $2 ORDER BY created_at, kid",
+        )
+        .bind(site_pk)
+        .bind(content_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        rows.iter()
+            .map(content_key_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(unexpected)
+    }
+
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
+        // One multi-row INSERT: a batch costs one round trip and one commit.
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
+             device_model, platform, error_code, error_name) ",
+        );
+        insert.push_values(records, |mut row, record| {
+            row.push_bind(record.site_pk)
+                .push_bind(record.created_at)
+                .push_bind(i16::from(record.failure.is_some()))
+                .push_bind(record.drm_type.map(|drm| drm.code() as i16))
+                .push_bind(record.content_id.clone())
+                .push_bind(record.user_id.clone())
+                .push_bind(record.device_id.clone())
+                .push_bind(record.device_model.clone())
+                .push_bind(record.platform.name())
+                .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
+                .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
+        });
+        insert
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        Ok(())
+    }
+
+    async fn search_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
+        // One repeatable-read transaction: the page and the total come from one snapshot.
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(unexpected)?;
+        let mut select = QueryBuilder::<Postgres>::new(
+            "SELECT created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
+             FROM license_records",
+        );
+        push_history_filter(&mut select, site.pk, filter);
+        select
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(page.size)
+            .push(" OFFSET ")
+            .push_bind(page.offset());
+        let rows = select
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unexpected)?;
+
+        let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM license_records");
+        push_history_filter(&mut count, site.pk, filter);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unexpected)?;
+        tx.commit().await.map_err(unexpected)?;
+
+        let records = rows
+            .iter()
+            .map(|row| record_from_row(&site.site_id, row))
+            .collect::<Result<_, _>>()
+            .map_err(unexpected)?;
+        Ok((records, total))
+    }
+}
+
+async fn insert_site_event(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    site_pk: i64,
+    event: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO site_events (site_pk, description, created_at) VALUES ($1, $2, $3)")
+        .bind(site_pk)
+        .bind(event)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(unexpected)?;
+    Ok(())
+}
