@@ -15,6 +15,13 @@ pub struct Envelope<T> {
     /// Items matching over all pages, on list endpoints.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub total: Option<i64>,
+    /// History only [extension]: pass as `cursor` for the next page.
+    #[serde(
+        rename = "nextCursor",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub next_cursor: Option<String>,
 }
 
 impl<T> Envelope<T> {
@@ -24,6 +31,7 @@ impl<T> Envelope<T> {
             success: true,
             content,
             total: None,
+            next_cursor: None,
         }
     }
 
@@ -33,7 +41,14 @@ impl<T> Envelope<T> {
             success: true,
             content,
             total: Some(total),
+            next_cursor: None,
         }
+    }
+
+    /// Adds the cursor of the next page, when there is one.
+    pub fn with_next_cursor(mut self, next_cursor: Option<String>) -> Self {
+        self.next_cursor = next_cursor;
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 use chrono::TimeZone;
 use chrono_tz::Tz;
 
+use super::cursor::Cursor;
 use super::device::Platform;
 use super::drm::DrmType;
 use super::params::{Page, ParamError, QueryParams};
@@ -73,6 +74,8 @@ pub struct NewLicenseRecord {
 /// A record as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicenseRecord {
+    /// Record id; orders records written in the same millisecond.
+    pub id: i64,
     /// The site's public id.
     pub site_id: String,
     /// Content id.
@@ -123,6 +126,17 @@ pub struct HistoryFilter {
     pub status: Option<LicenseStatus>,
 }
 
+/// Which rows of a filtered history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryWindow {
+    /// Read only rows after this one in the history's order.
+    pub after: Option<Cursor>,
+    /// Rows to skip (page number paging).
+    pub offset: i64,
+    /// Rows to read at most.
+    pub limit: i64,
+}
+
 /// A validated `GET /api/v1/license/statistics` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryQuery {
@@ -132,6 +146,8 @@ pub struct HistoryQuery {
     pub filter: HistoryFilter,
     /// Page.
     pub page: Page,
+    /// Where a cursor walk continues [extension].
+    pub after: Option<Cursor>,
 }
 
 impl HistoryQuery {
@@ -154,15 +170,24 @@ impl HistoryQuery {
             ),
         };
         let page = Page::from_params(params)?;
+        let filter = HistoryFilter {
+            search,
+            start,
+            end,
+            status,
+        };
+        let after = match params.get("cursor")? {
+            Some(text) => Some(Cursor::decode(text, &site_id, &filter)?),
+            None => None,
+        };
+        if after.is_some() && page.number != 1 {
+            return Err(ParamError::new("pageNo", "cannot be combined with cursor"));
+        }
         Ok(Self {
             site_id,
-            filter: HistoryFilter {
-                search,
-                start,
-                end,
-                status,
-            },
+            filter,
             page,
+            after,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! and history queries. Values are checked once, where they enter.
 
 pub mod clearkey;
+pub mod cursor;
 pub mod device;
 pub mod drm;
 pub mod fairplay;

@@ -8,8 +8,9 @@ use super::error::ApiError;
 use super::extract::Caller;
 use super::sites::find_site;
 use super::AppState;
+use crate::domain::cursor::Cursor;
 use crate::domain::drm::DrmType;
-use crate::domain::history::{format_created_time, HistoryQuery};
+use crate::domain::history::{format_created_time, HistoryQuery, HistoryWindow};
 use crate::domain::params::QueryParams;
 use crate::wire::{Envelope, HistoryRecordView};
 
@@ -22,10 +23,29 @@ pub async fn list_history(
     let query = HistoryQuery::from_params(&QueryParams::parse(query.as_deref()))
         .map_err(ApiError::parameter)?;
     let site = find_site(&app, &caller, &query.site_id).await?;
-    let (records, total) = app
+    // One row more than the page tells whether a next page exists.
+    let window = HistoryWindow {
+        after: query.after,
+        offset: if query.after.is_some() {
+            0
+        } else {
+            query.page.offset()
+        },
+        limit: query.page.size + 1,
+    };
+    let (mut records, total) = app
         .store
-        .search_history(&site, &query.filter, query.page)
+        .search_history(&site, &query.filter, window)
         .await?;
+    let next_cursor = (records.len() as i64 > query.page.size).then(|| {
+        records.truncate(query.page.size as usize);
+        let last = records.last().expect("a full page has a last record");
+        Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        }
+        .encode(&site.site_id, &query.filter)
+    });
     let views = records
         .into_iter()
         .map(|record| HistoryRecordView {
@@ -43,5 +63,7 @@ pub async fn list_history(
             error_name: record.failure.map(|failure| failure.name),
         })
         .collect();
-    Ok(Json(Envelope::page(views, total)))
+    Ok(Json(
+        Envelope::page(views, total).with_next_cursor(next_cursor),
+    ))
 }

@@ -14,7 +14,9 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writer::{HistoryWriter, WriteError};
 
-use crate::domain::history::{HistoryFilter, LicenseRecord, LicenseStatus, NewLicenseRecord};
+use crate::domain::history::{
+    HistoryFilter, HistoryWindow, LicenseRecord, LicenseStatus, NewLicenseRecord,
+};
 use crate::domain::ids::Kid;
 use crate::domain::params::Page;
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
@@ -157,12 +159,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes records in one transaction: all or none.
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
-    /// One page of a site's history, newest first, and the exact total.
+    /// The rows of `window` in a site's filtered history, newest first,
+    /// and the exact total of the filtered history.
     async fn search_history(
         &self,
         site: &Site,
         filter: &HistoryFilter,
-        page: Page,
+        window: HistoryWindow,
     ) -> StoreResult<(Vec<LicenseRecord>, i64)>;
 }
 

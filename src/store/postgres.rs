@@ -12,7 +12,7 @@ use super::{
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
-    FailReason, HistoryFilter, LicenseRecord, NewLicenseRecord, SearchFilter,
+    FailReason, HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord, SearchFilter,
 };
 use crate::domain::ids::Kid;
 use crate::domain::params::Page;
@@ -101,6 +101,7 @@ fn record_from_row(site_id: &str, row: &PgRow) -> Result<LicenseRecord, sqlx::Er
     let error_name: Option<String> = row.try_get("error_name")?;
     let drm_type: Option<i16> = row.try_get("drm_type")?;
     Ok(LicenseRecord {
+        id: row.try_get("id")?,
         site_id: site_id.to_owned(),
         content_id: row.try_get("content_id")?,
         status: status_from_code(row.try_get::<i16, _>("status")?.into()),
@@ -484,7 +485,7 @@ impl Store for PostgresStore {
         &self,
         site: &Site,
         filter: &HistoryFilter,
-        page: Page,
+        window: HistoryWindow,
     ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
         // One repeatable-read transaction: the page and the total come from one snapshot.
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
@@ -493,15 +494,25 @@ impl Store for PostgresStore {
             .await
             .map_err(unexpected)?;
         let mut select = QueryBuilder::<Postgres>::new(
-            "SELECT created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
+            "SELECT id, created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
              FROM license_records",
         );
         push_history_filter(&mut select, site.pk, filter);
+        if let Some(after) = window.after {
+            select
+                .push(" AND (created_at < ")
+                .push_bind(after.created_at)
+                .push(" OR (created_at = ")
+                .push_bind(after.created_at)
+                .push(" AND id < ")
+                .push_bind(after.id)
+                .push("))");
+        }
         select
             .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(page.size)
+            .push_bind(window.limit)
             .push(" OFFSET ")
-            .push_bind(page.offset());
+            .push_bind(window.offset);
         let rows = select
             .build()
             .fetch_all(&mut *tx)

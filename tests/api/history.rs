@@ -375,3 +375,120 @@ async fn history_parameters_are_validated_by_name() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_service_error(&body, "281003");
 }
+
+/// Follows `nextCursor` from the first page; answers the records in walk order.
+async fn walk_with_cursor(
+    app: &TestApp,
+    query: &str,
+    between_pages: impl Fn(usize) -> Option<i64>,
+) -> Vec<usize> {
+    let seeds = data_set();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0.. {
+        let url = match &cursor {
+            Some(cursor) => format!("{query}&cursor={cursor}"),
+            None => query.to_owned(),
+        };
+        let (status, body) = app.history(&url).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        seen.extend(
+            body["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|record| index_of(&seeds, record)),
+        );
+        let Some(next) = body["nextCursor"].as_str() else {
+            break;
+        };
+        cursor = Some(next.to_owned());
+        if let Some(at) = between_pages(page) {
+            app.set_time(at);
+            let late = token(SITE1, "content-0001", "ClearKey", "late-user");
+            assert_eq!(
+                app.issue_license(&late, format!(r#"{{"kids":["{KID_0001}"]}}"#))
+                    .await
+                    .status(),
+                StatusCode::OK
+            );
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_cursor_walk_returns_every_record_once_and_ends_without_a_cursor() {
+    let app = seeded_app().await;
+
+    let walked = walk_with_cursor(&app, &format!("siteId={SITE1}&pageSize=4"), |_| None).await;
+    let filtered = walk_with_cursor(
+        &app,
+        &format!("siteId={SITE1}&pageSize=1&status=success"),
+        |_| None,
+    )
+    .await;
+    let (_, exact) = app.history(&format!("siteId={SITE1}&pageSize=6")).await;
+
+    assert_eq!(walked, [5, 4, 3, 2, 1, 0]);
+    assert_eq!(filtered, [5, 2, 1, 0]);
+    assert!(
+        exact.get("nextCursor").is_none(),
+        "a page holding the last record offers no next page"
+    );
+}
+
+#[tokio::test]
+async fn a_cursor_walk_is_stable_while_licenses_arrive() {
+    let app = seeded_app().await;
+
+    // Licenses issued during the walk are newer than its cursor and never shift it.
+    let walked = walk_with_cursor(
+        &app,
+        &format!("siteId={SITE1}&pageSize=2"),
+        |page| match page {
+            0 => Some(T0 + 1),
+            1 => Some(t(5)),
+            _ => None,
+        },
+    )
+    .await;
+
+    assert_eq!(walked, [5, 4, 3, 2, 1, 0]);
+}
+
+#[tokio::test]
+async fn a_cursor_is_refused_for_another_site_other_filters_or_with_a_page_number() {
+    let app = seeded_app().await;
+    let (_, first) = app.history(&format!("siteId={SITE1}&pageSize=2")).await;
+    let cursor = first["nextCursor"].as_str().unwrap();
+    app.seed_site("drm-20261203000000-TEST3", "account-1").await;
+
+    let cases = [
+        (
+            format!("siteId=drm-20261203000000-TEST3&cursor={cursor}"),
+            "belongs to another site",
+        ),
+        (
+            format!("siteId={SITE1}&pageSize=2&status=fail&cursor={cursor}"),
+            "other filters",
+        ),
+        (
+            format!("siteId={SITE1}&pageSize=2&pageNo=2&cursor={cursor}"),
+            "cannot be combined with cursor",
+        ),
+        (
+            format!("siteId={SITE1}&cursor=not-a-cursor"),
+            "not a cursor",
+        ),
+    ];
+    for (query, problem) in cases {
+        let (status, body) = app.history(&query).await;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(problem),
+            "{query}: {body}"
+        );
+    }
+}

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use multidrm::domain::history::HistoryFilter;
-use multidrm::domain::params::Page;
+use multidrm::domain::history::{HistoryFilter, HistoryWindow};
 use multidrm::signing::SignedHeaders;
 use reqwest::{Method, StatusCode};
 
@@ -37,7 +36,15 @@ async fn concurrent_licenses_are_all_recorded_and_survive_a_restart() {
     let account = store.ensure_account("account-1", T0).await.unwrap();
     let site = store.find_site(account, SITE1).await.unwrap().unwrap();
     let (_, total) = store
-        .search_history(&site, &HistoryFilter::default(), Page::default())
+        .search_history(
+            &site,
+            &HistoryFilter::default(),
+            HistoryWindow {
+                after: None,
+                offset: 0,
+                limit: 1,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(total, 200, "records were lost across the restart");
