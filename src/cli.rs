@@ -47,6 +47,12 @@ pub enum Command {
         /// Address to listen on, e.g. 0.0.0.0:8080.
         #[arg(long)]
         listen: Option<String>,
+        /// Serve the playback demo page at /demo (see docs/playback.md).
+        #[arg(long)]
+        demo: bool,
+        /// Access key the demo signs with (its secret stays on the server).
+        #[arg(long)]
+        demo_access_key: Option<String>,
     },
     /// Manage access keys in the local database.
     #[command(subcommand)]
@@ -109,7 +115,7 @@ pub enum KeysCommand {
 
 impl Cli {
     /// Settings from defaults, file, environment and these flags.
-    pub fn settings(&self, listen: Option<&str>) -> anyhow::Result<Settings> {
+    pub fn settings(&self) -> anyhow::Result<Settings> {
         let mut overrides = Figment::new();
         if let Some(dir) = &self.data_dir {
             overrides = overrides.merge(Serialized::default("data_dir", dir));
@@ -117,8 +123,22 @@ impl Cli {
         if let Some(url) = &self.database_url {
             overrides = overrides.merge(Serialized::default("database_url", url));
         }
-        if let Some(listen) = listen {
-            overrides = overrides.merge(Serialized::default("listen", listen));
+        if let Command::Serve {
+            listen,
+            demo,
+            demo_access_key,
+        } = &self.command
+        {
+            if let Some(listen) = listen {
+                overrides = overrides.merge(Serialized::default("listen", listen));
+            }
+            // Without the flag the file or environment decide.
+            if *demo {
+                overrides = overrides.merge(Serialized::default("demo", true));
+            }
+            if let Some(key) = demo_access_key {
+                overrides = overrides.merge(Serialized::default("demo_access_key", key));
+            }
         }
         Settings::load(self.config.as_deref(), overrides)
     }
@@ -127,10 +147,10 @@ impl Cli {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve { listen } => serve(cli.settings(listen.as_deref())?).await,
-        Command::Keys(command) => keys(cli.settings(None)?, command).await,
+        Command::Serve { .. } => serve(cli.settings()?).await,
+        Command::Keys(command) => keys(cli.settings()?, command).await,
         Command::Config => {
-            print!("{}", cli.settings(None)?.to_masked_toml());
+            print!("{}", cli.settings()?.to_masked_toml());
             Ok(())
         }
         Command::Sign {

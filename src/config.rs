@@ -40,6 +40,13 @@ pub struct Settings {
     pub history_batch_size: usize,
     /// Log filter in `tracing` syntax (e.g. `info,multidrm=debug`).
     pub log: String,
+    /// Serve the playback demo page at `/demo` (never on a public address:
+    /// it signs license and history requests for anyone who can reach it).
+    pub demo: bool,
+    /// Access key the demo signs with; its secret stays in the database.
+    pub demo_access_key: String,
+    /// Shaka Player's compiled script, served to the demo page.
+    pub demo_shaka_js: PathBuf,
 }
 
 impl Default for Settings {
@@ -54,6 +61,11 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             history_batch_size: 512,
             log: "info".to_owned(),
+            demo: false,
+            demo_access_key: String::new(),
+            demo_shaka_js: PathBuf::from(
+                "tests/player/node_modules/shaka-player/dist/shaka-player.compiled.js",
+            ),
         }
     }
 }
@@ -85,6 +97,11 @@ impl Settings {
         }
         if self.history_batch_size == 0 {
             bail!("MULTIDRM_HISTORY_BATCH_SIZE must be at least 1");
+        }
+        if self.demo && self.demo_access_key.is_empty() {
+            bail!(
+                "MULTIDRM_DEMO needs MULTIDRM_DEMO_ACCESS_KEY, the access key the demo signs with"
+            );
         }
         Ok(())
     }
@@ -163,5 +180,17 @@ mod tests {
         let error = settings.validate().unwrap_err().to_string();
 
         assert!(error.contains("MULTIDRM_HISTORY_TIME_ZONE"), "{error}");
+    }
+
+    #[test]
+    fn the_demo_needs_an_access_key_to_sign_with() {
+        let settings = Settings {
+            demo: true,
+            ..Settings::default()
+        };
+
+        let error = settings.validate().unwrap_err().to_string();
+
+        assert!(error.contains("MULTIDRM_DEMO_ACCESS_KEY"), "{error}");
     }
 }

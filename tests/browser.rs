@@ -4,28 +4,22 @@
 //! request through EME, POSTs it cross-origin (so with a real CORS preflight)
 //! to the running service and hands the answer back to the CDM.
 
+#[path = "support/browser.rs"]
+mod chrome;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use fantoccini::{Client, ClientBuilder};
+use chrome::ChromeDriver;
+use fantoccini::Client;
 use helpers::{TestApp, KEY1, SECRET1, SITE1, T0, USER1_MD5};
-use hyper_util::client::legacy::connect::HttpConnector;
 use multidrm::signing::SignedHeaders;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// content-0003's kids a06a6f51885847f8bc52ad8c5a5a4006 and
 /// 11223344556677889900aabbccddeeff, in unpadded base64url.
@@ -225,103 +219,4 @@ async fn play(
 ) -> Result<Value, fantoccini::error::CmdError> {
     browser.goto(page_url).await?;
     browser.execute_async(RUN_PLAYER, vec![request]).await
-}
-
-/// A chromedriver child process, killed with everything it started when
-/// dropped, so that a failing test leaves no browser behind.
-struct ChromeDriver {
-    process: Child,
-    url: String,
-}
-
-impl ChromeDriver {
-    async fn start() -> Self {
-        for program in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(program).exists(),
-                "{program} is missing: this test needs Debian's chromium and chromium-driver packages"
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let process = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|error| panic!("{CHROMEDRIVER} starts: {error}"));
-        let driver = Self {
-            process,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        driver.wait_until_ready().await;
-        driver
-    }
-
-    async fn wait_until_ready(&self) {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let status = client.get(format!("{}/status", self.url)).send().await;
-            if let Ok(response) = status {
-                let body: Value = response.json().await.unwrap_or_default();
-                if body["value"]["ready"] == true {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{CHROMEDRIVER} did not get ready on {}",
-                self.url
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn open_browser(&self, profile: &Path) -> Client {
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!()
-        };
-        // chromedriver speaks plain HTTP on loopback, so no TLS stack (and
-        // no process-wide rustls provider) is involved.
-        ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .unwrap_or_else(|error| panic!("{CHROMIUM} starts under {CHROMEDRIVER}: {error}"))
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        // The browser runs in chromedriver's process group, which
-        // `process_group(0)` made ours alone.
-        let group = format!("-{}", self.process.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.process.wait();
-    }
 }

@@ -2,15 +2,18 @@
 //! settings, the first `serve` on an empty database, and the client helpers
 //! (`sign`, `token`) used against that live server.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
+use support::serve::serve;
+
+mod support {
+    pub mod serve;
+}
 
 fn multidrm(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_multidrm"))
@@ -87,69 +90,11 @@ fn config_masks_secrets_and_names_the_variable_at_fault() {
     assert!(String::from_utf8_lossy(&broken.stderr).contains("MULTIDRM_HISTORY_TIME_ZONE"));
 }
 
-/// A `multidrm serve` child that is killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `serve` on port 0 and reads the bound address from its log;
-/// answers the log lines so far and a receiver for the rest.
-fn serve(
-    data_dir: &Path,
-) -> (
-    Server,
-    String,
-    Vec<String>,
-    std::sync::mpsc::Receiver<String>,
-) {
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_multidrm"))
-            .args([
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .env("RUST_LOG", "trace")
-            .env("NO_COLOR", "1")
-            .env_remove("MULTIDRM_MASTER_KEY")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = server.0.stderr.take().unwrap();
-    let (lines, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let Ok(line) = log.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        if let Some(address) = line.split("address=").nth(1) {
-            let address = address.split_whitespace().next().unwrap().to_owned();
-            seen.push(line);
-            return (server, address, seen, log);
-        }
-        seen.push(line);
-    }
-    panic!("serve did not start: {seen:?}");
-}
-
 #[tokio::test]
 async fn first_serve_writes_private_initial_credentials_that_sign_real_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, address, mut logged, log) = serve(dir.path());
+    let (server, address, mut logged, log) =
+        serve(&["--data-dir", dir.path().to_str().unwrap()], &[]);
 
     let path = dir.path().join("initial-credentials");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;

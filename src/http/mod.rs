@@ -3,6 +3,7 @@
 
 mod auth;
 mod content_keys;
+mod demo;
 pub mod error;
 mod extract;
 mod health;
@@ -78,6 +79,7 @@ fn routes(state: AppState) -> Router {
 
     Router::new()
         .merge(api)
+        .merge(demo_routes(&state.settings))
         .route("/healthz", get(health::health))
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
@@ -85,6 +87,18 @@ fn routes(state: AppState) -> Router {
         .layer(middleware::from_fn(trace::trace_request))
         .layer(cors())
         .with_state(state)
+}
+
+/// The playback demo's unsigned routes, only when the operator enabled it.
+fn demo_routes(settings: &Settings) -> Router<AppState> {
+    if !settings.demo {
+        return Router::new();
+    }
+    tracing::info!(access_key = %settings.demo_access_key, "demo page at /demo signs license and history requests with this access key");
+    Router::new()
+        .route("/demo", get(demo::demo_page))
+        .route("/demo/shaka-player.js", get(demo::shaka_player))
+        .route("/demo/sign", get(demo::sign_for_player))
 }
 
 async fn route_not_found() -> ApiError {

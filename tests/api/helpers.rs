@@ -287,10 +287,10 @@ impl TestApp {
 
 /// Variable naming a PostgreSQL server to run the suite against; unset,
 /// each test gets its own SQLite file.
-pub const TEST_DATABASE_VARIABLE: &str = "MULTIDRM_TEST_DATABASE_URL";
+pub const TEST_DATABASE_VARIABLE: &str = "TEST_POSTGRES_URL";
 
 /// A new, empty database on the server named by
-/// `MULTIDRM_TEST_DATABASE_URL`, or empty (SQLite in the data folder).
+/// `TEST_POSTGRES_URL`, or empty (SQLite in the data folder).
 async fn fresh_database_url() -> String {
     let Ok(server) = std::env::var(TEST_DATABASE_VARIABLE) else {
         return String::new();

@@ -2,6 +2,7 @@
 //! database per test.
 
 mod cases;
+mod demo;
 mod helpers;
 mod history;
 mod isolation;
