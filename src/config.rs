@@ -38,6 +38,8 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Most history records committed in one write transaction.
     pub history_batch_size: usize,
+    /// Days of license history to keep; 0 keeps everything.
+    pub history_retention_days: u32,
     /// Log filter in `tracing` syntax (e.g. `info,multidrm=debug`).
     pub log: String,
     /// Serve the playback demo page at `/demo` (never on a public address:
@@ -60,6 +62,7 @@ impl Default for Settings {
             master_key: None,
             body_limit_bytes: 1024 * 1024,
             history_batch_size: 512,
+            history_retention_days: 0,
             log: "info".to_owned(),
             demo: false,
             demo_access_key: String::new(),

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod retention;
 pub mod secrets;
 pub mod signing;
 pub mod startup;

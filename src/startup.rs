@@ -14,6 +14,7 @@ use crate::admin;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::retention;
 use crate::secrets::{MasterKey, MASTER_KEY_FILE};
 use crate::store::{self, HistoryWriter, SharedStore};
 
@@ -107,11 +108,20 @@ impl App {
             axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
                 SocketAddr,
             >(service);
+        let settings = &self.state.settings;
+        let retention = retention::spawn(
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            settings.history_retention_days,
+        );
         tracing::info!(address = %listener.local_addr()?, "listening");
         axum::serve(listener, make_service)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        if let Some(retention) = retention {
+            retention.abort();
+        }
         drop(self.state);
         self.writer_task
             .await

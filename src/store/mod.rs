@@ -157,6 +157,17 @@ pub trait Store: Send + Sync + 'static {
         content_id: &str,
     ) -> StoreResult<Vec<StoredContentKey>>;
 
+    /// Deletes one site's records older than `cutoff_ms`, at most `limit`
+    /// of them; answers how many went.
+    async fn delete_license_records_before(
+        &self,
+        site_pk: i64,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> StoreResult<u64>;
+    /// Internal keys of every site, deleted ones included.
+    async fn list_site_pks(&self) -> StoreResult<Vec<i64>>;
+
     /// Writes records in one transaction: all or none.
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
     /// The rows of `window` in a site's filtered history, newest first,

@@ -454,6 +454,29 @@ impl Store for PostgresStore {
             .map_err(unexpected)
     }
 
+    async fn delete_license_records_before(
+        &self,
+        site_pk: i64,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM license_records WHERE id IN (SELECT id FROM license_records WHERE site_pk = $1 AND created_at < $2 LIMIT $3)")
+            .bind(site_pk)
+            .bind(cutoff_ms)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn list_site_pks(&self) -> StoreResult<Vec<i64>> {
+        sqlx::query_scalar("SELECT pk FROM sites ORDER BY pk")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unexpected)
+    }
+
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
         // One multi-row INSERT: a batch costs one round trip and one commit.
         let mut insert = QueryBuilder::<Postgres>::new(

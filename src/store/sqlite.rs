@@ -469,6 +469,29 @@ impl Store for SqliteStore {
             .map_err(unexpected)
     }
 
+    async fn delete_license_records_before(
+        &self,
+        site_pk: i64,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM license_records WHERE id IN (SELECT id FROM license_records WHERE site_pk = ? AND created_at < ? LIMIT ?)")
+            .bind(site_pk)
+            .bind(cutoff_ms)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(unexpected)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn list_site_pks(&self) -> StoreResult<Vec<i64>> {
+        sqlx::query_scalar("SELECT pk FROM sites ORDER BY pk")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unexpected)
+    }
+
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
         for record in records {

@@ -492,3 +492,71 @@ async fn a_cursor_is_refused_for_another_site_other_filters_or_with_a_page_numbe
         );
     }
 }
+
+#[tokio::test]
+async fn retention_removes_records_older_than_the_setting_and_keeps_totals_exact() {
+    let app = TestApp::spawn_with(|settings| settings.history_retention_days = 30).await;
+    let day = 86_400_000;
+    for age_days in [45, 31, 29, 1] {
+        app.set_time(T0 - age_days * day);
+        let license = token(
+            SITE1,
+            "content-0001",
+            "ClearKey",
+            &format!("aged-{age_days}"),
+        );
+        assert_eq!(
+            app.issue_license(&license, format!(r#"{{"kids":["{KID_0001}"]}}"#))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    app.set_time(T0);
+
+    let deleted = multidrm::retention::purge_once(&app.state.store, T0, 30)
+        .await
+        .unwrap();
+    let (_, body) = app.history(&format!("siteId={SITE1}")).await;
+
+    assert_eq!(deleted, 2);
+    assert_eq!(body["total"], 2);
+    let ages: Vec<i64> = body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| (T0 - record["licenseCreatedAt"].as_i64().unwrap()) / day)
+        .collect();
+    assert_eq!(ages, [1, 29]);
+}
+
+#[tokio::test]
+async fn the_retention_job_runs_as_soon_as_it_starts() {
+    let app = TestApp::spawn().await;
+    app.set_time(T0 - 90 * 86_400_000);
+    let old = token(SITE1, "content-0001", "ClearKey", "old-user");
+    assert_eq!(
+        app.issue_license(&old, format!(r#"{{"kids":["{KID_0001}"]}}"#))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.set_time(T0);
+
+    let job = multidrm::retention::spawn(app.state.store.clone(), app.state.clock.clone(), 30)
+        .expect("a job for 30 days");
+    let mut total = Value::Null;
+    for _ in 0..50 {
+        total = app.history(&format!("siteId={SITE1}")).await.1["total"].clone();
+        if total == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    job.abort();
+
+    assert_eq!(total, 0);
+    assert!(
+        multidrm::retention::spawn(app.state.store.clone(), app.state.clock.clone(), 0).is_none()
+    );
+}
