@@ -5,6 +5,7 @@ mod auth;
 mod content_keys;
 mod demo;
 pub mod error;
+mod export;
 mod extract;
 mod health;
 mod history;
@@ -72,6 +73,10 @@ fn routes(state: AppState) -> Router {
         )
         .route("/api/v1/license", post(license::issue_license))
         .route("/api/v1/license/statistics", get(history::list_history))
+        .route(
+            "/api/v1/license/statistics/export",
+            get(export::export_history),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::verify_signature,

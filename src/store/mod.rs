@@ -171,6 +171,14 @@ pub trait Store: Send + Sync + 'static {
     /// Writes records in one transaction: all or none.
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
     /// The rows of `window` in a site's filtered history, newest first,
+    /// without counting them.
+    async fn read_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        window: HistoryWindow,
+    ) -> StoreResult<Vec<LicenseRecord>>;
+    /// The rows of `window` in a site's filtered history, newest first,
     /// and the exact total of the filtered history.
     async fn search_history(
         &self,

@@ -517,6 +517,21 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(unexpected)
     }
 
+    async fn read_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        window: HistoryWindow,
+    ) -> StoreResult<Vec<LicenseRecord>> {
+        let rows = select_history(&self.pool, site.pk, filter, window)
+            .await
+            .map_err(unexpected)?;
+        rows.iter()
+            .map(|row| record_from_row(&site.site_id, row))
+            .collect::<Result<_, _>>()
+            .map_err(unexpected)
+    }
+
     async fn search_history(
         &self,
         site: &Site,
@@ -525,29 +540,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
         // One read transaction: the page and the total come from one snapshot.
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT id, created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
-             FROM license_records",
-        );
-        push_history_filter(&mut select, site.pk, filter);
-        if let Some(after) = window.after {
-            select
-                .push(" AND (created_at < ")
-                .push_bind(after.created_at)
-                .push(" OR (created_at = ")
-                .push_bind(after.created_at)
-                .push(" AND id < ")
-                .push_bind(after.id)
-                .push("))");
-        }
-        select
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(window.limit)
-            .push(" OFFSET ")
-            .push_bind(window.offset);
-        let rows = select
-            .build()
-            .fetch_all(&mut *tx)
+        let rows = select_history(&mut *tx, site.pk, filter, window)
             .await
             .map_err(unexpected)?;
 
@@ -567,6 +560,36 @@ impl Store for SqliteStore {
             .map_err(unexpected)?;
         Ok((records, total))
     }
+}
+
+/// One window of a site's filtered history, newest first.
+async fn select_history<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
+    executor: E,
+    site_pk: i64,
+    filter: &HistoryFilter,
+    window: HistoryWindow,
+) -> Result<Vec<SqliteRow>, sqlx::Error> {
+    let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT id, created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
+             FROM license_records",
+        );
+    push_history_filter(&mut select, site_pk, filter);
+    if let Some(after) = window.after {
+        select
+            .push(" AND (created_at < ")
+            .push_bind(after.created_at)
+            .push(" OR (created_at = ")
+            .push_bind(after.created_at)
+            .push(" AND id < ")
+            .push_bind(after.id)
+            .push("))");
+    }
+    select
+        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(window.limit)
+        .push(" OFFSET ")
+        .push_bind(window.offset);
+    select.build().fetch_all(executor).await
 }
 
 async fn insert_site_event(

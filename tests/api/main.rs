@@ -3,6 +3,7 @@
 
 mod cases;
 mod demo;
+mod export;
 mod helpers;
 mod history;
 mod isolation;
