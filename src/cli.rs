@@ -18,6 +18,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::domain::drm::DrmType;
 use crate::domain::token::RawToken;
+use crate::history_cli;
+use crate::history_file::ExportFormat;
 use crate::signing::SignedHeaders;
 use crate::startup::{open_storage, App};
 
@@ -57,6 +59,9 @@ pub enum Command {
     /// Manage access keys in the local database.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Move license history between the local database and files.
+    #[command(subcommand)]
+    History(HistoryCommand),
     /// Print the effective settings, secrets masked.
     Config,
     /// Print the signature headers for one request, one `name: value` per line.
@@ -89,6 +94,46 @@ pub enum Command {
         /// ORIGINAL or JSON.
         #[arg(long, default_value = "ORIGINAL")]
         response_format: String,
+    },
+}
+
+/// `multidrm history ...`
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Write a site's history, newest first, as CSV or NDJSON.
+    Export {
+        /// The site.
+        #[arg(long)]
+        site: String,
+        /// csv or ndjson (default: from --output's extension, else ndjson).
+        #[arg(long)]
+        format: Option<String>,
+        /// File to write; standard output when absent.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// success or fail.
+        #[arg(long)]
+        status: Option<String>,
+        /// Earliest record, epoch ms (inclusive).
+        #[arg(long)]
+        start_time: Option<String>,
+        /// Latest record, epoch ms (inclusive).
+        #[arg(long)]
+        end_time: Option<String>,
+        /// contentId, drmType, userId, deviceId or deviceModel.
+        #[arg(long, requires = "search_keyword")]
+        search_condition: Option<String>,
+        /// Exact value for --search-condition.
+        #[arg(long, requires = "search_condition")]
+        search_keyword: Option<String>,
+    },
+    /// Read records from a CSV (by extension) or NDJSON file.
+    Import {
+        /// The file, as `history export` writes it.
+        file: PathBuf,
+        /// Account that owns sites the database does not have yet.
+        #[arg(long, default_value = admin::DEFAULT_ACCOUNT)]
+        account: String,
     },
 }
 
@@ -149,6 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { .. } => serve(cli.settings()?).await,
         Command::Keys(command) => keys(cli.settings()?, command).await,
+        Command::History(command) => history(cli.settings()?, command).await,
         Command::Config => {
             print!("{}", cli.settings()?.to_masked_toml());
             Ok(())
@@ -238,6 +284,55 @@ async fn keys(settings: Settings, command: &KeysCommand) -> anyhow::Result<()> {
                 bail!("no access key {key}");
             }
             println!("disabled {key}");
+        }
+    }
+    Ok(())
+}
+
+async fn history(settings: Settings, command: &HistoryCommand) -> anyhow::Result<()> {
+    let (store, master_key) = open_storage(&settings).await?;
+    match command {
+        HistoryCommand::Export {
+            site,
+            format,
+            output,
+            status,
+            start_time,
+            end_time,
+            search_condition,
+            search_keyword,
+        } => {
+            let format = match (format, output) {
+                (Some(format), _) => ExportFormat::parse(Some(format))
+                    .map_err(|error| anyhow::anyhow!("--{error}"))?,
+                (None, Some(path)) => ExportFormat::of_file(&path.to_string_lossy()),
+                (None, None) => ExportFormat::Ndjson,
+            };
+            let named = [
+                ("siteId", Some(site)),
+                ("status", status.as_ref()),
+                ("startTime", start_time.as_ref()),
+                ("endTime", end_time.as_ref()),
+                ("searchCondition", search_condition.as_ref()),
+                ("searchKeyword", search_keyword.as_ref()),
+            ];
+            let query = named
+                .into_iter()
+                .filter_map(|(name, value)| Some((name.to_owned(), value?.clone())))
+                .collect();
+            let written = history_cli::export(
+                &store,
+                settings.time_zone()?,
+                query,
+                format,
+                output.as_deref(),
+            )
+            .await?;
+            eprintln!("exported {written} records");
+        }
+        HistoryCommand::Import { file, account } => {
+            let stored = history_cli::import(&store, &master_key, file, account).await?;
+            eprintln!("imported {stored} records");
         }
     }
     Ok(())

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod history_cli;
+pub mod history_file;
 pub mod http;
 pub mod retention;
 pub mod secrets;

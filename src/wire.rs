@@ -1,9 +1,12 @@
 //! JSON shapes of the API, shared by the server, the command-line client
 //! and the tests. Field names are camelCase exactly as the spec writes them.
 
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::drm::DrmType;
 use crate::domain::fairplay::FairPlayCertInput;
+use crate::domain::history::{format_created_time, LicenseRecord};
 
 /// `{"success": true, "content": ..., "total": ...}`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -189,6 +192,26 @@ pub struct HistoryRecordView {
     /// Fail records: the error name answered [extension].
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error_name: Option<String>,
+}
+
+impl HistoryRecordView {
+    /// A stored record as the API shows it, times in `zone`.
+    pub fn from_record(record: LicenseRecord, zone: Tz) -> Self {
+        Self {
+            site_id: record.site_id,
+            content_id: record.content_id,
+            license_status: record.status.name().to_owned(),
+            drm_type: record.drm_type.map_or("", DrmType::name).to_owned(),
+            user_id: record.user_id,
+            device_id: record.device_id,
+            device_model: record.device_model,
+            platform_name: record.platform_name,
+            license_created_time: format_created_time(record.created_at, zone),
+            license_created_at: record.created_at,
+            error_code: record.failure.as_ref().map(|failure| failure.code.clone()),
+            error_name: record.failure.map(|failure| failure.name),
+        }
+    }
 }
 
 /// A license in the `JSON` response format.

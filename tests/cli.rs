@@ -278,3 +278,158 @@ fn settings_layer_file_then_environment_then_flags() {
         "{text}"
     );
 }
+
+/// A database in `dir` holding `count` records of one site, several per
+/// millisecond, fail records among them.
+async fn seed_history(dir: &Path, site_id: &str, count: i64) {
+    use multidrm::domain::device::Platform;
+    use multidrm::domain::drm::DrmType;
+    use multidrm::domain::history::{FailReason, NewLicenseRecord};
+
+    let settings = multidrm::config::Settings {
+        data_dir: dir.to_owned(),
+        ..Default::default()
+    };
+    let (store, master_key) = multidrm::startup::open_storage(&settings).await.unwrap();
+    let account = store.ensure_account("default", 1).await.unwrap();
+    let site = multidrm::store::NewSite {
+        site_id: site_id.to_owned(),
+        account_id: account,
+        name: "source".to_owned(),
+        policy_id: 0,
+        kms_token_sealed: master_key.seal(b"token"),
+        fairplay_sealed: None,
+        created_at: 1,
+    };
+    let site = store.insert_site(&site, "seeded").await.unwrap();
+    let records: Vec<NewLicenseRecord> = (0..count)
+        .map(|i| NewLicenseRecord {
+            site_pk: site.pk,
+            content_id: format!("content-{}", i % 7),
+            drm_type: if i % 5 == 0 {
+                None
+            } else {
+                Some(DrmType::ClearKey)
+            },
+            user_id: format!("{i:032x}"),
+            device_id: format!("device, \"{i}\""),
+            device_model: "Chrome-Linux-x86_64-156".to_owned(),
+            platform: Platform::Linux,
+            created_at: 1_796_266_800_000 + i / 4,
+            failure: (i % 3 == 0).then(|| FailReason {
+                code: "2810012".to_owned(),
+                name: "LICENSE_DRM_INFO_NOT_FOUND".to_owned(),
+            }),
+        })
+        .collect();
+    store.insert_license_records(&records).await.unwrap();
+}
+
+#[tokio::test]
+async fn history_import_then_export_round_trips_byte_for_byte() {
+    let site = "drm-20261203000000-ROUND";
+    let (source, target, from_csv) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    seed_history(source.path(), site, 2345).await;
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str| files.path().join(name).to_str().unwrap().to_owned();
+
+    stdout(&multidrm(
+        source.path(),
+        &[
+            "history",
+            "export",
+            "--site",
+            site,
+            "--output",
+            &file("a.ndjson"),
+        ],
+    ));
+    stdout(&multidrm(
+        source.path(),
+        &[
+            "history",
+            "export",
+            "--site",
+            site,
+            "--output",
+            &file("a.csv"),
+        ],
+    ));
+    let imported = multidrm(target.path(), &["history", "import", &file("a.ndjson")]);
+    stdout(&multidrm(
+        from_csv.path(),
+        &["history", "import", &file("a.csv")],
+    ));
+    stdout(&multidrm(
+        target.path(),
+        &[
+            "history",
+            "export",
+            "--site",
+            site,
+            "--output",
+            &file("b.ndjson"),
+        ],
+    ));
+    stdout(&multidrm(
+        from_csv.path(),
+        &[
+            "history",
+            "export",
+            "--site",
+            site,
+            "--output",
+            &file("c.ndjson"),
+        ],
+    ));
+    let filtered = stdout(&multidrm(
+        target.path(),
+        &[
+            "history", "export", "--site", site, "--status", "fail", "--format", "ndjson",
+        ],
+    ));
+
+    let original = std::fs::read(file("a.ndjson")).unwrap();
+    assert_eq!(original.iter().filter(|byte| **byte == b'\n').count(), 2345);
+    assert!(String::from_utf8_lossy(&imported.stderr).contains("imported 2345 records"));
+    assert!(
+        std::fs::read(file("b.ndjson")).unwrap() == original,
+        "NDJSON import and export changed the records"
+    );
+    assert!(
+        std::fs::read(file("c.ndjson")).unwrap() == original,
+        "CSV import and export changed the records"
+    );
+    assert_eq!(filtered.lines().count(), 782);
+    assert!(filtered
+        .lines()
+        .all(|line| line.contains(r#""licenseStatus":"fail""#)));
+}
+
+#[test]
+fn history_import_names_the_record_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.ndjson");
+    let good = r#"{"siteId":"drm-20261203000000-ROUND","contentId":"c-1","licenseStatus":"success","drmType":"ClearKey","userId":"u","deviceId":"d","deviceModel":"m","platformName":"PLATFORM_LINUX","licenseCreatedAt":1}"#;
+    std::fs::write(
+        &file,
+        format!(
+            "{good}\n{}\n",
+            good.replace("PLATFORM_LINUX", "PLATFORM_AMIGA")
+        ),
+    )
+    .unwrap();
+
+    let output = multidrm(dir.path(), &["history", "import", file.to_str().unwrap()]);
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("record 2 of") && stderr.contains("PLATFORM_AMIGA"),
+        "{stderr}"
+    );
+}

@@ -58,6 +58,25 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// Every platform, in a stable order.
+    pub const ALL: [Platform; 8] = [
+        Self::Windows,
+        Self::MacOs,
+        Self::Linux,
+        Self::ChromeOs,
+        Self::Android,
+        Self::Ios,
+        Self::Tv,
+        Self::Unknown,
+    ];
+
+    /// The inverse of [`Platform::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|platform| platform.name() == name)
+    }
+
     /// The wire name, e.g. `PLATFORM_LINUX`.
     pub fn name(self) -> &'static str {
         match self {

@@ -42,6 +42,11 @@ impl QueryParams {
         Self(pairs)
     }
 
+    /// Pairs given directly, as the command line builds them.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
     /// The value of `name`; empty counts as absent, twice is an error.
     pub fn get(&self, name: &'static str) -> Result<Option<&str>, ParamError> {
         let mut values = self

@@ -12,84 +12,17 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::extract::Caller;
-use super::history::record_view;
 use super::sites::find_site;
 use super::AppState;
 use crate::domain::cursor::Cursor;
-use crate::domain::history::{HistoryFilter, HistoryQuery, HistoryWindow, LicenseRecord};
-use crate::domain::params::{ParamError, QueryParams};
+use crate::domain::history::{HistoryFilter, HistoryQuery, HistoryWindow};
+use crate::domain::params::QueryParams;
 use crate::domain::site::Site;
+use crate::history_file::ExportFormat;
 use crate::store::SharedStore;
 
 /// Records read from the store per step of the walk.
 const PAGE: i64 = 1000;
-/// Column names of the CSV form, in the order of the record view's fields.
-const CSV_HEADER: &str = "siteId,contentId,licenseStatus,drmType,userId,deviceId,deviceModel,platformName,licenseCreatedTime,licenseCreatedAt,errorCode,errorName\n";
-
-/// The formats an export can take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// Comma-separated values with a header row.
-    Csv,
-    /// One JSON record per line.
-    Ndjson,
-}
-
-impl ExportFormat {
-    fn parse(text: Option<&str>) -> Result<Self, ParamError> {
-        match text.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("csv") => Ok(Self::Csv),
-            Some("ndjson") => Ok(Self::Ndjson),
-            Some(_) => Err(ParamError::new("format", "must be csv or ndjson")),
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Self::Csv => "text/csv; charset=utf-8",
-            Self::Ndjson => "application/x-ndjson",
-        }
-    }
-
-    /// Serialises records in this format.
-    pub fn write(self, records: Vec<LicenseRecord>, zone: Tz) -> Result<Vec<u8>, anyhow::Error> {
-        let mut out = Vec::new();
-        match self {
-            Self::Csv => {
-                let mut writer = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(&mut out);
-                for record in records {
-                    let view = record_view(record, zone);
-                    let created_at = view.license_created_at.to_string();
-                    writer.write_record([
-                        &view.site_id,
-                        &view.content_id,
-                        &view.license_status,
-                        &view.drm_type,
-                        &view.user_id,
-                        &view.device_id,
-                        &view.device_model,
-                        &view.platform_name,
-                        &view.license_created_time,
-                        &created_at,
-                        view.error_code.as_deref().unwrap_or(""),
-                        view.error_name.as_deref().unwrap_or(""),
-                    ])?;
-                }
-                writer.flush()?;
-            }
-            Self::Ndjson => {
-                for record in records {
-                    serde_json::to_writer(&mut out, &record_view(record, zone))?;
-                    out.push(b'\n');
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// Streams the filtered history of one site.
 pub async fn export_history(
     State(app): State<AppState>,
@@ -103,15 +36,7 @@ pub async fn export_history(
     let site = find_site(&app, &caller, &query.site_id).await?;
 
     let (chunks, body) = mpsc::channel(4);
-    let file_name = format!(
-        "{}-history.{}",
-        site.site_id,
-        if format == ExportFormat::Csv {
-            "csv"
-        } else {
-            "ndjson"
-        }
-    );
+    let file_name = format!("{}-history.{}", site.site_id, format.extension());
     tokio::spawn(send_pages(
         app.store.clone(),
         site,
@@ -143,12 +68,8 @@ async fn send_pages(
     zone: Tz,
     chunks: mpsc::Sender<Chunk>,
 ) {
-    if format == ExportFormat::Csv
-        && chunks
-            .send(Ok(Bytes::from_static(CSV_HEADER.as_bytes())))
-            .await
-            .is_err()
-    {
+    let header = format.header();
+    if !header.is_empty() && chunks.send(Ok(Bytes::from_static(header))).await.is_err() {
         return;
     }
     let mut after = None;

@@ -3,15 +3,13 @@
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
-use chrono_tz::Tz;
 
 use super::error::ApiError;
 use super::extract::Caller;
 use super::sites::find_site;
 use super::AppState;
 use crate::domain::cursor::Cursor;
-use crate::domain::drm::DrmType;
-use crate::domain::history::{format_created_time, HistoryQuery, HistoryWindow, LicenseRecord};
+use crate::domain::history::{HistoryQuery, HistoryWindow};
 use crate::domain::params::QueryParams;
 use crate::wire::{Envelope, HistoryRecordView};
 
@@ -49,27 +47,9 @@ pub async fn list_history(
     });
     let views = records
         .into_iter()
-        .map(|record| record_view(record, app.time_zone))
+        .map(|record| HistoryRecordView::from_record(record, app.time_zone))
         .collect();
     Ok(Json(
         Envelope::page(views, total).with_next_cursor(next_cursor),
     ))
-}
-
-/// A record as the API shows it.
-pub fn record_view(record: LicenseRecord, zone: Tz) -> HistoryRecordView {
-    HistoryRecordView {
-        site_id: record.site_id,
-        content_id: record.content_id,
-        license_status: record.status.name().to_owned(),
-        drm_type: record.drm_type.map_or("", DrmType::name).to_owned(),
-        user_id: record.user_id,
-        device_id: record.device_id,
-        device_model: record.device_model,
-        platform_name: record.platform_name,
-        license_created_time: format_created_time(record.created_at, zone),
-        license_created_at: record.created_at,
-        error_code: record.failure.as_ref().map(|failure| failure.code.clone()),
-        error_name: record.failure.map(|failure| failure.name),
-    }
 }

@@ -112,6 +112,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates a site and its first log entry.
     async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site>;
+    /// A site of any account, for operator tools.
+    async fn find_site_of_any_account(&self, site_id: &str) -> StoreResult<Option<Site>>;
     /// A site of `account_id`, deleted ones included.
     async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>>;
     /// One page of the account's sites, newest first, and their total.

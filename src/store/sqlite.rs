@@ -272,6 +272,20 @@ impl Store for SqliteStore {
         Ok(created)
     }
 
+    async fn find_site_of_any_account(&self, site_id: &str) -> StoreResult<Option<Site>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?"
+        ))
+        .bind(site_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unexpected)?;
+        row.as_ref()
+            .map(site_from_row)
+            .transpose()
+            .map_err(unexpected)
+    }
+
     async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>> {
         let row = sqlx::query(&format!(
             "SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ? AND account_id = ?"
