@@ -12,17 +12,14 @@ use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clock::{Clock, SystemClock};
-use crate::domain::cursor::Cursor;
 use crate::domain::history::{HistoryQuery, HistoryWindow, NewLicenseRecord};
 use crate::domain::ids::{generate_kms_token, SiteId};
 use crate::domain::params::QueryParams;
 use crate::domain::policy::BASIC_POLICY_ID;
-use crate::history_file::{ExportFormat, FileRecord};
+use crate::history_file::{ExportFormat, FileRecord, XlsxExport};
 use crate::secrets::MasterKey;
-use crate::store::{NewSite, SharedStore};
+use crate::store::{HistoryWalk, NewSite, SharedStore};
 
-/// Records read from the store per step of an export.
-const EXPORT_PAGE: i64 = 1000;
 /// Records committed per transaction by an import.
 const IMPORT_BATCH: usize = 5000;
 
@@ -69,26 +66,22 @@ pub async fn export(
         .await?;
     let bar = progress(total as u64, "records");
 
-    out.write_all(format.header())?;
-    let mut after = None;
+    let mut walk = HistoryWalk::new(store.clone(), site, query.filter);
     let mut written = 0;
-    loop {
-        let window = HistoryWindow {
-            after,
-            offset: 0,
-            limit: EXPORT_PAGE,
-        };
-        let page = store.read_history(&site, &query.filter, window).await?;
-        let count = page.len() as u64;
-        after = page.last().map(|last| Cursor {
-            created_at: last.created_at,
-            id: last.id,
-        });
-        out.write_all(&format.write(page, zone)?)?;
-        written += count;
-        bar.inc(count);
-        if count < EXPORT_PAGE as u64 {
-            break;
+    if format == ExportFormat::Xlsx {
+        let mut workbook = XlsxExport::new(zone);
+        while let Some(page) = walk.next_page().await? {
+            written += page.len() as u64;
+            bar.inc(page.len() as u64);
+            workbook.push(page)?;
+        }
+        std::io::copy(&mut workbook.finish()?, &mut out)?;
+    } else {
+        out.write_all(format.header())?;
+        while let Some(page) = walk.next_page().await? {
+            written += page.len() as u64;
+            bar.inc(page.len() as u64);
+            out.write_all(&format.write(page, zone)?)?;
         }
     }
     out.flush()?;
@@ -116,6 +109,7 @@ pub async fn import(
                     .map(|row| row.map_err(anyhow::Error::from)),
             ),
             ExportFormat::Ndjson => Box::new(ndjson_records(reader)),
+            ExportFormat::Xlsx => bail!("import reads CSV or NDJSON, not XLSX"),
         };
 
     let mut importer = Importer {

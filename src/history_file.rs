@@ -22,6 +22,8 @@ pub enum ExportFormat {
     Csv,
     /// One JSON record per line.
     Ndjson,
+    /// An Excel workbook, built by [`XlsxExport`].
+    Xlsx,
 }
 
 impl ExportFormat {
@@ -30,14 +32,19 @@ impl ExportFormat {
         match text.map(str::to_ascii_lowercase).as_deref() {
             None | Some("csv") => Ok(Self::Csv),
             Some("ndjson") => Ok(Self::Ndjson),
-            Some(_) => Err(ParamError::new("format", "must be csv or ndjson")),
+            Some("xlsx") => Ok(Self::Xlsx),
+            Some(_) => Err(ParamError::new("format", "must be csv, ndjson or xlsx")),
         }
     }
 
-    /// The form a file name's extension says; NDJSON unless it ends in `.csv`.
+    /// The form a file name's extension says; NDJSON unless it ends in
+    /// `.csv` or `.xlsx`.
     pub fn of_file(name: &str) -> Self {
-        if name.to_ascii_lowercase().ends_with(".csv") {
+        let name = name.to_ascii_lowercase();
+        if name.ends_with(".csv") {
             Self::Csv
+        } else if name.ends_with(".xlsx") {
+            Self::Xlsx
         } else {
             Self::Ndjson
         }
@@ -48,6 +55,7 @@ impl ExportFormat {
         match self {
             Self::Csv => "text/csv; charset=utf-8",
             Self::Ndjson => "application/x-ndjson",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         }
     }
 
@@ -56,6 +64,7 @@ impl ExportFormat {
         match self {
             Self::Csv => "csv",
             Self::Ndjson => "ndjson",
+            Self::Xlsx => "xlsx",
         }
     }
 
@@ -63,14 +72,16 @@ impl ExportFormat {
     pub fn header(self) -> &'static [u8] {
         match self {
             Self::Csv => CSV_HEADER.as_bytes(),
-            Self::Ndjson => b"",
+            Self::Ndjson | Self::Xlsx => b"",
         }
     }
 
-    /// Serialises records in this form, times in `zone`.
+    /// Serialises records in a line-based form (CSV or NDJSON), times in
+    /// `zone`; an XLSX workbook is built whole by [`XlsxExport`] instead.
     pub fn write(self, records: Vec<LicenseRecord>, zone: Tz) -> anyhow::Result<Vec<u8>> {
         let mut out = Vec::new();
         match self {
+            Self::Xlsx => anyhow::bail!("XLSX is not written row by row; use XlsxExport"),
             Self::Csv => {
                 let mut writer = csv::WriterBuilder::new()
                     .has_headers(false)
@@ -174,5 +185,84 @@ impl FileRecord {
             platform,
             failure,
         })
+    }
+}
+
+/// Rows of one worksheet at most: the XLSX limit less the header row.
+const XLSX_ROWS_PER_SHEET: u32 = 1_048_575;
+
+/// Builds an XLSX export in constant memory: rows go to temporary files
+/// as they come, and a new worksheet starts whenever one is full.
+pub struct XlsxExport {
+    workbook: rust_xlsxwriter::Workbook,
+    sheet_rows: u32,
+    zone: Tz,
+}
+
+impl XlsxExport {
+    /// An empty workbook whose times are shown in `zone`.
+    pub fn new(zone: Tz) -> Self {
+        Self {
+            workbook: rust_xlsxwriter::Workbook::new(),
+            sheet_rows: XLSX_ROWS_PER_SHEET,
+            zone,
+        }
+    }
+
+    /// Appends records after those already added.
+    pub fn push(&mut self, records: Vec<LicenseRecord>) -> anyhow::Result<()> {
+        for record in records {
+            if self.sheet_rows == XLSX_ROWS_PER_SHEET {
+                self.start_sheet()?;
+            }
+            self.sheet_rows += 1;
+            let view = HistoryRecordView::from_record(record, self.zone);
+            let row = self.sheet_rows;
+            let sheet = self
+                .workbook
+                .worksheets_mut()
+                .last_mut()
+                .expect("a worksheet was just added");
+            let texts = [
+                &view.site_id,
+                &view.content_id,
+                &view.license_status,
+                &view.drm_type,
+                &view.user_id,
+                &view.device_id,
+                &view.device_model,
+                &view.platform_name,
+                &view.license_created_time,
+            ];
+            for (column, text) in texts.into_iter().enumerate() {
+                sheet.write_string(row, column as u16, text)?;
+            }
+            sheet.write_number(row, 9, view.license_created_at as f64)?;
+            sheet.write_string(row, 10, view.error_code.as_deref().unwrap_or(""))?;
+            sheet.write_string(row, 11, view.error_name.as_deref().unwrap_or(""))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a worksheet holding only the header row.
+    fn start_sheet(&mut self) -> anyhow::Result<()> {
+        let sheet = self.workbook.add_worksheet_with_constant_memory()?;
+        for (column, name) in CSV_HEADER.trim_end().split(',').enumerate() {
+            sheet.write_string(0, column as u16, name)?;
+        }
+        self.sheet_rows = 0;
+        Ok(())
+    }
+
+    /// Writes the finished workbook to a temporary file and answers it,
+    /// rewound to its start.
+    pub fn finish(mut self) -> anyhow::Result<std::fs::File> {
+        if self.workbook.worksheets_mut().is_empty() {
+            self.start_sheet()?;
+        }
+        let mut file = tempfile::tempfile()?;
+        self.workbook.save_to_writer(&mut file)?;
+        std::io::Seek::rewind(&mut file)?;
+        Ok(file)
     }
 }

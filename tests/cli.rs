@@ -393,6 +393,17 @@ async fn history_import_then_export_round_trips_byte_for_byte() {
         ],
     ));
 
+    stdout(&multidrm(
+        source.path(),
+        &[
+            "history",
+            "export",
+            "--site",
+            site,
+            "--output",
+            &file("a.xlsx"),
+        ],
+    ));
     let original = std::fs::read(file("a.ndjson")).unwrap();
     assert_eq!(original.iter().filter(|byte| **byte == b'\n').count(), 2345);
     assert!(String::from_utf8_lossy(&imported.stderr).contains("imported 2345 records"));
@@ -405,6 +416,15 @@ async fn history_import_then_export_round_trips_byte_for_byte() {
         "CSV import and export changed the records"
     );
     assert_eq!(filtered.lines().count(), 782);
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(file("a.xlsx")).unwrap();
+    let sheet = calamine::Reader::worksheet_range_at(&mut workbook, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        sheet.rows().count(),
+        2346,
+        "header and every record in the workbook"
+    );
     assert!(filtered
         .lines()
         .all(|line| line.contains(r#""licenseStatus":"fail""#)));

@@ -1,12 +1,13 @@
 //! `GET /api/v1/license/statistics/export` [extension]: a site's filtered
-//! history as CSV or NDJSON, newest first, streamed page by page so that
-//! any size of history is sent with bounded memory.
+//! history as CSV, NDJSON or XLSX, newest first, sent with bounded memory
+//! whatever its size.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono_tz::Tz;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -14,15 +15,11 @@ use super::error::ApiError;
 use super::extract::Caller;
 use super::sites::find_site;
 use super::AppState;
-use crate::domain::cursor::Cursor;
-use crate::domain::history::{HistoryFilter, HistoryQuery, HistoryWindow};
+use crate::domain::history::HistoryQuery;
 use crate::domain::params::QueryParams;
-use crate::domain::site::Site;
-use crate::history_file::ExportFormat;
-use crate::store::SharedStore;
+use crate::history_file::{ExportFormat, XlsxExport};
+use crate::store::HistoryWalk;
 
-/// Records read from the store per step of the walk.
-const PAGE: i64 = 1000;
 /// Streams the filtered history of one site.
 pub async fn export_history(
     State(app): State<AppState>,
@@ -37,14 +34,8 @@ pub async fn export_history(
 
     let (chunks, body) = mpsc::channel(4);
     let file_name = format!("{}-history.{}", site.site_id, format.extension());
-    tokio::spawn(send_pages(
-        app.store.clone(),
-        site,
-        query.filter,
-        format,
-        app.time_zone,
-        chunks,
-    ));
+    let walk = HistoryWalk::new(app.store.clone(), site, query.filter);
+    tokio::spawn(send_export(walk, format, app.time_zone, chunks));
     let headers = [
         (header::CONTENT_TYPE, format.content_type().to_owned()),
         (
@@ -57,55 +48,72 @@ pub async fn export_history(
 
 type Chunk = Result<Bytes, std::io::Error>;
 
-/// Walks the history with a cursor and sends each page; a failure ends the
-/// body early, so the client sees a broken transfer, never a short file
-/// that looks complete.
-async fn send_pages(
-    store: SharedStore,
-    site: Site,
-    filter: HistoryFilter,
+/// Sends the export; a failure ends the body with an error, so the client
+/// sees a broken transfer, never a short file that looks complete.
+async fn send_export(
+    walk: HistoryWalk,
     format: ExportFormat,
     zone: Tz,
     chunks: mpsc::Sender<Chunk>,
 ) {
+    let sent = match format {
+        ExportFormat::Xlsx => send_xlsx(walk, zone, &chunks).await,
+        ExportFormat::Csv | ExportFormat::Ndjson => send_lines(walk, format, zone, &chunks).await,
+    };
+    if let Err(error) = sent {
+        tracing::error!(error = format!("{error:#}"), "history export stopped");
+        let _ = chunks
+            .send(Err(std::io::Error::other("history export failed")))
+            .await;
+    }
+}
+
+/// CSV and NDJSON leave as each page is read.
+async fn send_lines(
+    mut walk: HistoryWalk,
+    format: ExportFormat,
+    zone: Tz,
+    chunks: &mpsc::Sender<Chunk>,
+) -> anyhow::Result<()> {
     let header = format.header();
     if !header.is_empty() && chunks.send(Ok(Bytes::from_static(header))).await.is_err() {
-        return;
+        return Ok(());
     }
-    let mut after = None;
+    while let Some(page) = walk.next_page().await? {
+        if chunks
+            .send(Ok(Bytes::from(format.write(page, zone)?)))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// An XLSX workbook is a zip and can only leave once built; it is built in
+/// temporary files, not in memory, and then sent in pieces.
+async fn send_xlsx(
+    mut walk: HistoryWalk,
+    zone: Tz,
+    chunks: &mpsc::Sender<Chunk>,
+) -> anyhow::Result<()> {
+    let mut workbook = XlsxExport::new(zone);
+    while let Some(page) = walk.next_page().await? {
+        workbook.push(page)?;
+    }
+    let mut file =
+        tokio::fs::File::from_std(tokio::task::spawn_blocking(move || workbook.finish()).await??);
+    let mut buffer = vec![0; 64 * 1024];
     loop {
-        let window = HistoryWindow {
-            after,
-            offset: 0,
-            limit: PAGE,
-        };
-        let page = match store.read_history(&site, &filter, window).await {
-            Ok(records) => records,
-            Err(error) => {
-                tracing::error!(error = ?error, site.id = %site.site_id, "history export stopped");
-                let _ = chunks
-                    .send(Err(std::io::Error::other("history export failed")))
-                    .await;
-                return;
-            }
-        };
-        let full = page.len() as i64 == PAGE;
-        after = page.last().map(|last| Cursor {
-            created_at: last.created_at,
-            id: last.id,
-        });
-        let bytes = match format.write(page, zone) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                tracing::error!(error = %error, "history export could not be written");
-                let _ = chunks
-                    .send(Err(std::io::Error::other("history export failed")))
-                    .await;
-                return;
-            }
-        };
-        if chunks.send(Ok(Bytes::from(bytes))).await.is_err() || !full {
-            return;
+        let read = file.read(&mut buffer).await?;
+        if read == 0
+            || chunks
+                .send(Ok(Bytes::copy_from_slice(&buffer[..read])))
+                .await
+                .is_err()
+        {
+            return Ok(());
         }
     }
 }

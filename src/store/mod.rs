@@ -4,6 +4,7 @@
 
 mod postgres;
 mod sqlite;
+mod walk;
 mod writer;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use walk::HistoryWalk;
 pub use writer::{HistoryWriter, WriteError};
 
 use crate::domain::history::{

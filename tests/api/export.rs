@@ -1,6 +1,7 @@
 //! History export [extension]: the same filters as the history API, as CSV
 //! or NDJSON, streamed across as many store pages as the history needs.
 
+use md5::Digest;
 use multidrm::domain::device::Platform;
 use multidrm::domain::drm::DrmType;
 use multidrm::domain::history::NewLicenseRecord;
@@ -151,10 +152,54 @@ async fn exports_validate_like_the_history_and_respect_accounts() {
 
     assert_eq!(format, StatusCode::BAD_REQUEST);
     assert!(
-        format_body.contains("format must be csv or ndjson"),
+        format_body.contains("format must be csv, ndjson or xlsx"),
         "{format_body}"
     );
     assert_eq!(inverted, StatusCode::BAD_REQUEST);
     assert_eq!(other, StatusCode::NOT_FOUND);
     assert!(other_body.contains("281003"));
+}
+
+#[tokio::test]
+async fn xlsx_export_is_a_workbook_with_the_history_rows() {
+    use calamine::Reader;
+    let app = TestApp::spawn().await;
+    for user in ["a", "b"] {
+        app.issue_license(&token(SITE1, "content-0001", "ClearKey", user), KIDS)
+            .await;
+    }
+
+    let response = app
+        .signed(
+            reqwest::Method::GET,
+            &format!("/api/v1/license/statistics/export?siteId={SITE1}&format=xlsx"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bytes = response.bytes().await.unwrap();
+
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        content_type,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|row| row.iter().map(|cell| cell.to_string()).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][0], "siteId");
+    assert_eq!(rows[0][11], "errorName");
+    assert_eq!(rows[1][0], SITE1);
+    assert_eq!(rows[1][2], "success");
+    assert_eq!(rows[2][4], hex::encode(md5::Md5::digest(b"a")));
 }
