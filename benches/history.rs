@@ -1,0 +1,214 @@
+//! History benchmark: loads records into two sites through the store's
+//! batch insert (the import path), then times the history query mix over
+//! real HTTP with signatures, and prints rates and latency percentiles.
+//!
+//! `cargo bench --bench history` runs a small size; `BENCH_RECORDS=10000000`
+//! the full one. `BENCH_DATABASE_URL=postgres://...` runs it on PostgreSQL;
+//! `BENCH_REPEAT` sets how often each query runs (default 200).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use multidrm::clock::SystemClock;
+use multidrm::config::Settings;
+use multidrm::domain::device::Platform;
+use multidrm::domain::drm::DrmType;
+use multidrm::domain::history::{FailReason, NewLicenseRecord};
+use multidrm::signing::SignedHeaders;
+use multidrm::startup::App;
+use multidrm::store::NewSite;
+
+const KEY: &str = "BENCHACCESSKEY000001";
+const SECRET: &str = "BENCHSECRETKEY00000000000000000000000001";
+const SITES: [&str; 2] = ["drm-20261203000000-BENCH", "drm-20261203000000-OTHER"];
+const THREE_YEARS_MS: i64 = 3 * 365 * 86_400_000;
+const BATCH: usize = 10_000;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let records = env_number("BENCH_RECORDS", 100_000);
+    let repeat = env_number("BENCH_REPEAT", 200);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let settings = Settings {
+        data_dir: dir.path().to_owned(),
+        database_url: std::env::var("BENCH_DATABASE_URL").unwrap_or_default(),
+        log: "warn".to_owned(),
+        ..Settings::default()
+    };
+    let app = App::open(settings, Arc::new(SystemClock))
+        .await
+        .expect("the service opens");
+    let state = app.state.clone();
+    multidrm::admin::add_access_key(&*state.store, &state.master_key, "bench", KEY, SECRET, 0)
+        .await
+        .unwrap();
+    let account = state.store.ensure_account("bench", 0).await.unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+
+    let started = Instant::now();
+    for site_id in SITES {
+        let site = NewSite {
+            site_id: site_id.to_owned(),
+            account_id: account,
+            name: "bench".to_owned(),
+            policy_id: 0,
+            kms_token_sealed: state.master_key.seal(b"bench"),
+            fairplay_sealed: None,
+            created_at: 0,
+        };
+        let site = state.store.insert_site(&site, "bench").await.unwrap();
+        let mut batch = Vec::with_capacity(BATCH);
+        for i in 0..records {
+            batch.push(record(site.pk, i, records, now));
+            if batch.len() == BATCH {
+                state.store.insert_license_records(&batch).await.unwrap();
+                batch.clear();
+            }
+        }
+        state.store.insert_license_records(&batch).await.unwrap();
+    }
+    let load = started.elapsed();
+    println!(
+        "loaded {} records into {} sites in {:.1} s: {:.0} records/s",
+        records * SITES.len(),
+        SITES.len(),
+        load.as_secs_f64(),
+        (records * SITES.len()) as f64 / load.as_secs_f64()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let site = SITES[0];
+    let day = 86_400_000;
+    let mix = [
+        (
+            "no filter, page 1, size 100",
+            format!("siteId={site}&pageSize=100"),
+        ),
+        (
+            "no filter, page 1000, size 100",
+            format!("siteId={site}&pageSize=100&pageNo=1000"),
+        ),
+        (
+            "contentId",
+            format!("siteId={site}&searchCondition=contentId&searchKeyword=content-00042"),
+        ),
+        (
+            "drmType",
+            format!("siteId={site}&searchCondition=drmType&searchKeyword=Widevine"),
+        ),
+        (
+            "userId",
+            format!("siteId={site}&searchCondition=userId&searchKeyword=user-77"),
+        ),
+        (
+            "deviceId",
+            format!("siteId={site}&searchCondition=deviceId&searchKeyword=device-123"),
+        ),
+        (
+            "deviceModel",
+            format!(
+                "siteId={site}&searchCondition=deviceModel&searchKeyword=Chrome-Android-ARM64-131"
+            ),
+        ),
+        ("status=fail", format!("siteId={site}&status=fail")),
+        (
+            "1 day window",
+            format!("siteId={site}&startTime={}&endTime={now}", now - day),
+        ),
+        (
+            "30 day window",
+            format!("siteId={site}&startTime={}&endTime={now}", now - 30 * day),
+        ),
+        (
+            "3 year window",
+            format!(
+                "siteId={site}&startTime={}&endTime={now}",
+                now - THREE_YEARS_MS
+            ),
+        ),
+        ("pageSize 1", format!("siteId={site}&pageSize=1")),
+    ];
+    let client = reqwest::Client::new();
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>12}",
+        "query", "p50 ms", "p99 ms", "max ms", "total"
+    );
+    for (name, query) in mix {
+        let path = format!("/api/v1/license/statistics?{query}");
+        let mut latencies = Vec::with_capacity(repeat);
+        let mut total = 0;
+        for _ in 0..repeat {
+            let signed = SignedHeaders::new(
+                "GET",
+                &path,
+                chrono::Utc::now().timestamp_millis(),
+                KEY,
+                SECRET,
+            );
+            let mut request = client.get(format!("http://{address}{path}"));
+            for (header, value) in signed.pairs() {
+                request = request.header(header, value);
+            }
+            let started = Instant::now();
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            latencies.push(started.elapsed());
+            total = body["total"].as_i64().expect("a history answer");
+        }
+        latencies.sort();
+        let at = |fraction: f64| latencies[((latencies.len() - 1) as f64 * fraction) as usize];
+        println!(
+            "{name:<34} {:>10.2} {:>10.2} {:>10.2} {total:>12}",
+            ms(at(0.5)),
+            ms(at(0.99)),
+            ms(at(1.0))
+        );
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The i-th of `count` records, spread evenly over three years before `now`.
+fn record(site_pk: i64, i: usize, count: usize, now: i64) -> NewLicenseRecord {
+    let drm = DrmType::ALL[i % 4];
+    NewLicenseRecord {
+        site_pk,
+        content_id: format!("content-{:05}", i % 1000),
+        drm_type: Some(drm),
+        user_id: format!("{:032x}", md5_of(&format!("user-{}", i % 5000))),
+        device_id: format!("device-{}", i % 20_000),
+        device_model: [
+            "Chrome-Linux-x86_64-131",
+            "Chrome-Android-ARM64-131",
+            "Safari-iOS-ARM64-18",
+        ][i % 3]
+            .to_owned(),
+        platform: [Platform::Linux, Platform::Android, Platform::Ios][i % 3],
+        created_at: now - THREE_YEARS_MS + (THREE_YEARS_MS / count as i64) * i as i64,
+        failure: (i % 10 == 0).then(|| FailReason {
+            code: "2810012".to_owned(),
+            name: "LICENSE_DRM_INFO_NOT_FOUND".to_owned(),
+        }),
+    }
+}
+
+fn md5_of(text: &str) -> u128 {
+    use md5::Digest;
+    u128::from_be_bytes(md5::Md5::digest(text).into())
+}
