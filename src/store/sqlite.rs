@@ -508,25 +508,27 @@ impl Store for SqliteStore {
 
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        for record in records {
-            sqlx::query(
+        // Multi-row statements: one call per 500 records instead of one per
+        // record, within SQLite's limit of bound variables (11 per record).
+        for chunk in records.chunks(500) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
-                 device_model, platform, error_code, error_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(record.site_pk)
-            .bind(record.created_at)
-            .bind(if record.failure.is_some() { 1_i64 } else { 0 })
-            .bind(record.drm_type.map(DrmType::code))
-            .bind(&record.content_id)
-            .bind(&record.user_id)
-            .bind(&record.device_id)
-            .bind(&record.device_model)
-            .bind(record.platform.name())
-            .bind(record.failure.as_ref().map(|failure| failure.code.as_str()))
-            .bind(record.failure.as_ref().map(|failure| failure.name.as_str()))
-            .execute(&mut *tx)
-            .await
-            .map_err(unexpected)?;
+                 device_model, platform, error_code, error_name) ",
+            );
+            insert.push_values(chunk, |mut row, record| {
+                row.push_bind(record.site_pk)
+                    .push_bind(record.created_at)
+                    .push_bind(i64::from(record.failure.is_some()))
+                    .push_bind(record.drm_type.map(DrmType::code))
+                    .push_bind(record.content_id.clone())
+                    .push_bind(record.user_id.clone())
+                    .push_bind(record.device_id.clone())
+                    .push_bind(record.device_model.clone())
+                    .push_bind(record.platform.name())
+                    .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
+                    .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
+            });
+            insert.build().execute(&mut *tx).await.map_err(unexpected)?;
         }
         tx.commit().await.map_err(unexpected)
     }

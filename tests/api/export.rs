@@ -105,7 +105,7 @@ async fn an_export_larger_than_one_store_page_streams_every_record_once() {
         .await
         .unwrap()
         .unwrap();
-    let records: Vec<NewLicenseRecord> = (0..2500)
+    let records: Vec<NewLicenseRecord> = (0..7000)
         .map(|i| NewLicenseRecord {
             site_pk: site.pk,
             content_id: "content-0001".to_owned(),
@@ -136,10 +136,10 @@ async fn an_export_larger_than_one_store_page_streams_every_record_once() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(users.len(), 2500);
+    assert_eq!(users.len(), 7000);
     users.sort();
     users.dedup();
-    assert_eq!(users.len(), 2500, "a record was sent twice");
+    assert_eq!(users.len(), 7000, "a record was sent twice");
 }
 
 #[tokio::test]
