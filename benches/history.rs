@@ -201,7 +201,7 @@ fn record(site_pk: i64, i: usize, count: usize, now: i64) -> NewLicenseRecord {
             .to_owned(),
         platform: [Platform::Linux, Platform::Android, Platform::Ios][i % 3],
         created_at: now - THREE_YEARS_MS + (THREE_YEARS_MS / count as i64) * i as i64,
-        failure: (i % 10 == 0).then(|| FailReason {
+        failure: i.is_multiple_of(10).then(|| FailReason {
             code: "2810012".to_owned(),
             name: "LICENSE_DRM_INFO_NOT_FOUND".to_owned(),
         }),
