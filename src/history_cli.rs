@@ -214,7 +214,7 @@ impl Importer<'_> {
 
     async fn create_site(&self, site_id: &str) -> anyhow::Result<i64> {
         if SiteId::parse(site_id).is_none() {
-            bail!("siteId {site_id:?} is not a site id (drm-yyyyMMddHHmmss-XXXXX)");
+            bail!("siteId {site_id:?} is not a site id (drm-, 14 digits of UTC time, -, 5 letters or digits)");
         }
         let now = SystemClock.now_ms();
         let account_id = self.store.ensure_account(self.account, now).await?;

@@ -15,6 +15,28 @@ use crate::wire::HistoryRecordView;
 /// Column names of the CSV form, in the order of the record fields.
 const CSV_HEADER: &str = "siteId,contentId,licenseStatus,drmType,userId,deviceId,deviceModel,platformName,licenseCreatedTime,licenseCreatedAt,errorCode,errorName\n";
 
+/// Position of `licenseCreatedAt`, the one numeric column.
+const CREATED_AT_COLUMN: usize = 9;
+
+/// The cells of one record, in the order of the header's columns; absent
+/// fields are empty.
+fn cells(view: HistoryRecordView) -> [String; 12] {
+    [
+        view.site_id,
+        view.content_id,
+        view.license_status,
+        view.drm_type,
+        view.user_id,
+        view.device_id,
+        view.device_model,
+        view.platform_name,
+        view.license_created_time,
+        view.license_created_at.to_string(),
+        view.error_code.unwrap_or_default(),
+        view.error_name.unwrap_or_default(),
+    ]
+}
+
 /// The forms a history file can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -87,22 +109,7 @@ impl ExportFormat {
                     .has_headers(false)
                     .from_writer(&mut out);
                 for record in records {
-                    let view = HistoryRecordView::from_record(record, zone);
-                    let created_at = view.license_created_at.to_string();
-                    writer.write_record([
-                        view.site_id.as_str(),
-                        &view.content_id,
-                        &view.license_status,
-                        &view.drm_type,
-                        &view.user_id,
-                        &view.device_id,
-                        &view.device_model,
-                        &view.platform_name,
-                        &view.license_created_time,
-                        &created_at,
-                        view.error_code.as_deref().unwrap_or(""),
-                        view.error_name.as_deref().unwrap_or(""),
-                    ])?;
+                    writer.write_record(cells(HistoryRecordView::from_record(record, zone)))?;
                 }
                 writer.flush()?;
             }
@@ -216,30 +223,23 @@ impl XlsxExport {
                 self.start_sheet()?;
             }
             self.sheet_rows += 1;
-            let view = HistoryRecordView::from_record(record, self.zone);
             let row = self.sheet_rows;
             let sheet = self
                 .workbook
                 .worksheets_mut()
                 .last_mut()
-                .expect("a worksheet was just added");
-            let texts = [
-                &view.site_id,
-                &view.content_id,
-                &view.license_status,
-                &view.drm_type,
-                &view.user_id,
-                &view.device_id,
-                &view.device_model,
-                &view.platform_name,
-                &view.license_created_time,
-            ];
-            for (column, text) in texts.into_iter().enumerate() {
-                sheet.write_string(row, column as u16, text)?;
+                .expect("a worksheet exists once a record is pushed");
+            let created_at = record.created_at as f64;
+            for (column, cell) in cells(HistoryRecordView::from_record(record, self.zone))
+                .iter()
+                .enumerate()
+            {
+                if column == CREATED_AT_COLUMN {
+                    sheet.write_number(row, column as u16, created_at)?;
+                } else {
+                    sheet.write_string(row, column as u16, cell)?;
+                }
             }
-            sheet.write_number(row, 9, view.license_created_at as f64)?;
-            sheet.write_string(row, 10, view.error_code.as_deref().unwrap_or(""))?;
-            sheet.write_string(row, 11, view.error_name.as_deref().unwrap_or(""))?;
         }
         Ok(())
     }
