@@ -2,6 +2,7 @@
 //! from the database URL. Handlers see only domain types. The history
 //! writer batches record inserts into shared transactions.
 
+mod history_sql;
 mod postgres;
 mod sqlite;
 mod walk;

@@ -7,12 +7,12 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use super::{
-    status_code, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
+    history_sql, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
     StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
-    FailReason, HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord, SearchFilter,
+    FailReason, HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord,
 };
 use crate::domain::ids::Kid;
 use crate::domain::params::Page;
@@ -115,44 +115,6 @@ fn record_from_row(site_id: &str, row: &PgRow) -> Result<LicenseRecord, sqlx::Er
             .zip(error_name)
             .map(|(code, name)| FailReason { code, name }),
     })
-}
-
-/// Appends the WHERE clause shared by the history page and its count.
-fn push_history_filter(
-    query: &mut QueryBuilder<'_, Postgres>,
-    site_pk: i64,
-    filter: &HistoryFilter,
-) {
-    query.push(" WHERE site_pk = ").push_bind(site_pk);
-    match &filter.search {
-        None => {}
-        Some(SearchFilter::ContentId(value)) => {
-            query.push(" AND content_id = ").push_bind(value.clone());
-        }
-        Some(SearchFilter::DrmType(drm)) => {
-            query.push(" AND drm_type = ").push_bind(drm.code() as i16);
-        }
-        Some(SearchFilter::UserId(value)) => {
-            query.push(" AND user_id = ").push_bind(value.clone());
-        }
-        Some(SearchFilter::DeviceId(value)) => {
-            query.push(" AND device_id = ").push_bind(value.clone());
-        }
-        Some(SearchFilter::DeviceModel(value)) => {
-            query.push(" AND device_model = ").push_bind(value.clone());
-        }
-    }
-    if let Some(start) = filter.start {
-        query.push(" AND created_at >= ").push_bind(start);
-    }
-    if let Some(end) = filter.end {
-        query.push(" AND created_at <= ").push_bind(end);
-    }
-    if let Some(status) = filter.status {
-        query
-            .push(" AND status = ")
-            .push_bind(status_code(status) as i16);
-    }
 }
 
 #[async_trait]
@@ -524,7 +486,9 @@ impl Store for PostgresStore {
         filter: &HistoryFilter,
         window: HistoryWindow,
     ) -> StoreResult<Vec<LicenseRecord>> {
-        let rows = select_history(&self.pool, site.pk, filter, window)
+        let rows = history_sql::select(site.pk, filter, window)
+            .build()
+            .fetch_all(&self.pool)
             .await
             .map_err(unexpected)?;
         rows.iter()
@@ -545,13 +509,13 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(unexpected)?;
-        let rows = select_history(&mut *tx, site.pk, filter, window)
+        let rows = history_sql::select(site.pk, filter, window)
+            .build()
+            .fetch_all(&mut *tx)
             .await
             .map_err(unexpected)?;
 
-        let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM license_records");
-        push_history_filter(&mut count, site.pk, filter);
-        let total: i64 = count
+        let total: i64 = history_sql::count(site.pk, filter)
             .build_query_scalar()
             .fetch_one(&mut *tx)
             .await
@@ -565,36 +529,6 @@ impl Store for PostgresStore {
             .map_err(unexpected)?;
         Ok((records, total))
     }
-}
-
-/// One window of a site's filtered history, newest first.
-async fn select_history<'e, E: sqlx::Executor<'e, Database = Postgres>>(
-    executor: E,
-    site_pk: i64,
-    filter: &HistoryFilter,
-    window: HistoryWindow,
-) -> Result<Vec<PgRow>, sqlx::Error> {
-    let mut select = QueryBuilder::<Postgres>::new(
-            "SELECT id, created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
-             FROM license_records",
-        );
-    push_history_filter(&mut select, site_pk, filter);
-    if let Some(after) = window.after {
-        select
-            .push(" AND (created_at < ")
-            .push_bind(after.created_at)
-            .push(" OR (created_at = ")
-            .push_bind(after.created_at)
-            .push(" AND id < ")
-            .push_bind(after.id)
-            .push("))");
-    }
-    select
-        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(window.limit)
-        .push(" OFFSET ")
-        .push_bind(window.offset);
-    select.build().fetch_all(executor).await
 }
 
 async fn insert_site_event(

@@ -12,12 +12,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    status_code, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
+    history_sql, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
     StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
-    FailReason, HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord, SearchFilter,
+    FailReason, HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord,
 };
 use crate::domain::ids::Kid;
 use crate::domain::params::Page;
@@ -124,38 +124,6 @@ fn record_from_row(site_id: &str, row: &SqliteRow) -> Result<LicenseRecord, sqlx
             .zip(error_name)
             .map(|(code, name)| FailReason { code, name }),
     })
-}
-
-/// Appends the WHERE clause shared by the history page and its count.
-fn push_history_filter(query: &mut QueryBuilder<'_, Sqlite>, site_pk: i64, filter: &HistoryFilter) {
-    query.push(" WHERE site_pk = ").push_bind(site_pk);
-    match &filter.search {
-        None => {}
-        Some(SearchFilter::ContentId(value)) => {
-            query.push(" AND content_id = ").push_bind(value.clone());
-        }
-        Some(SearchFilter::DrmType(drm)) => {
-            query.push(" AND drm_type = ").push_bind(drm.code());
-        }
-        Some(SearchFilter::UserId(value)) => {
-            query.push(" AND user_id = ").push_bind(value.clone());
-        }
-        Some(SearchFilter::DeviceId(value)) => {
-            query.push(" AND device_id = ").push_bind(value.clone());
-        }
-        Some(SearchFilter::DeviceModel(value)) => {
-            query.push(" AND device_model = ").push_bind(value.clone());
-        }
-    }
-    if let Some(start) = filter.start {
-        query.push(" AND created_at >= ").push_bind(start);
-    }
-    if let Some(end) = filter.end {
-        query.push(" AND created_at <= ").push_bind(end);
-    }
-    if let Some(status) = filter.status {
-        query.push(" AND status = ").push_bind(status_code(status));
-    }
 }
 
 #[async_trait]
@@ -539,7 +507,9 @@ impl Store for SqliteStore {
         filter: &HistoryFilter,
         window: HistoryWindow,
     ) -> StoreResult<Vec<LicenseRecord>> {
-        let rows = select_history(&self.pool, site.pk, filter, window)
+        let rows = history_sql::select(site.pk, filter, window)
+            .build()
+            .fetch_all(&self.pool)
             .await
             .map_err(unexpected)?;
         rows.iter()
@@ -556,13 +526,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
         // One read transaction: the page and the total come from one snapshot.
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        let rows = select_history(&mut *tx, site.pk, filter, window)
+        let rows = history_sql::select(site.pk, filter, window)
+            .build()
+            .fetch_all(&mut *tx)
             .await
             .map_err(unexpected)?;
 
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM license_records");
-        push_history_filter(&mut count, site.pk, filter);
-        let total: i64 = count
+        let total: i64 = history_sql::count(site.pk, filter)
             .build_query_scalar()
             .fetch_one(&mut *tx)
             .await
@@ -576,36 +546,6 @@ impl Store for SqliteStore {
             .map_err(unexpected)?;
         Ok((records, total))
     }
-}
-
-/// One window of a site's filtered history, newest first.
-async fn select_history<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
-    executor: E,
-    site_pk: i64,
-    filter: &HistoryFilter,
-    window: HistoryWindow,
-) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT id, created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name
-             FROM license_records",
-        );
-    push_history_filter(&mut select, site_pk, filter);
-    if let Some(after) = window.after {
-        select
-            .push(" AND (created_at < ")
-            .push_bind(after.created_at)
-            .push(" OR (created_at = ")
-            .push_bind(after.created_at)
-            .push(" AND id < ")
-            .push_bind(after.id)
-            .push("))");
-    }
-    select
-        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(window.limit)
-        .push(" OFFSET ")
-        .push_bind(window.offset);
-    select.build().fetch_all(executor).await
 }
 
 async fn insert_site_event(
@@ -627,13 +567,13 @@ async fn insert_site_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::history::LicenseStatus;
+    use crate::domain::history::{LicenseStatus, SearchFilter};
 
     /// SQLite's plan for one page of history under `filter`.
     async fn plan(store: &SqliteStore, filter: &HistoryFilter) -> String {
         let mut query =
             QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN SELECT * FROM license_records");
-        push_history_filter(&mut query, 1, filter);
+        history_sql::push_filter(&mut query, 1, filter);
         query.push(" ORDER BY created_at DESC, id DESC LIMIT 20");
         let rows = query.build().fetch_all(&store.pool).await.unwrap();
         rows.iter()
