@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::domain::device::Platform;
 use crate::domain::drm::DrmType;
-use crate::domain::history::{FailReason, LicenseRecord, LicenseStatus};
+use crate::domain::history::{FailReason, LicenseRecord, LicenseStatus, MAX_EPOCH_MS};
 use crate::domain::params::ParamError;
 use crate::wire::HistoryRecordView;
 
@@ -178,6 +178,12 @@ impl FileRecord {
                     .ok_or_else(|| format!("drmType {name:?} is not a DRM type"))?,
             ),
         };
+        if !(0..=MAX_EPOCH_MS).contains(&self.license_created_at) {
+            return Err(format!(
+                "licenseCreatedAt {} is not an epoch millisecond between 0 and {MAX_EPOCH_MS}",
+                self.license_created_at
+            ));
+        }
         let platform = Platform::from_name(&self.platform_name)
             .ok_or_else(|| format!("platformName {:?} is not a platform", self.platform_name))?;
         let failure = match status {

@@ -11,7 +11,7 @@ use super::params::{Page, ParamError, QueryParams};
 use super::token::stored_user_id;
 
 /// Largest epoch millisecond accepted in a query (year 9999).
-const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
 
 /// Outcome of one license request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

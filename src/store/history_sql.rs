@@ -6,6 +6,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::status_code;
+use super::tally::{CountKey, Piece};
 use crate::domain::history::{HistoryFilter, HistoryWindow, SearchFilter};
 
 const COLUMNS: &str = "id, created_at, status, drm_type, content_id, user_id, device_id, device_model, platform, error_code, error_name";
@@ -89,3 +90,131 @@ where
         query.push(" AND status = ").push_bind(status_code(status));
     }
 }
+
+/// Counter sums per bucket of `pieces` for a facet, newest bucket first.
+pub fn buckets<'a, DB>(
+    site_pk: i64,
+    facet: &str,
+    filter: &HistoryFilter,
+    pieces: &[Piece],
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "SELECT span, bucket, CAST(SUM(n) AS BIGINT) FROM license_counts WHERE site_pk = ",
+    );
+    query
+        .push_bind(site_pk)
+        .push(" AND facet = ")
+        .push_bind(facet.to_owned());
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status_code(status));
+    }
+    query.push(" AND (");
+    for (index, piece) in pieces.iter().enumerate() {
+        if index > 0 {
+            query.push(" OR ");
+        }
+        query
+            .push("(span = ")
+            .push_bind(piece.span)
+            .push(" AND bucket >= ")
+            .push_bind(piece.from)
+            .push(" AND bucket < ")
+            .push_bind(piece.to)
+            .push(")");
+    }
+    query.push(") GROUP BY span, bucket ORDER BY bucket DESC");
+    query
+}
+
+/// Adds `changes` to the counters, creating the missing ones. At most
+/// [`COUNT_CHANGES_PER_STATEMENT`] changes.
+pub fn add_counts<'a, DB>(changes: &[(CountKey, i64)]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut query =
+        QueryBuilder::new("INSERT INTO license_counts (site_pk, facet, span, bucket, status, n) ");
+    query.push_values(changes, |mut row, (key, n)| {
+        row.push_bind(key.site_pk)
+            .push_bind(key.facet.clone())
+            .push_bind(key.span)
+            .push_bind(key.bucket)
+            .push_bind(key.status)
+            .push_bind(*n);
+    });
+    query.push(
+        " ON CONFLICT (site_pk, facet, span, bucket, status) DO UPDATE SET n = license_counts.n + excluded.n",
+    );
+    query
+}
+
+/// Changes per counter statement: six parameters each stays within both
+/// engines' limits on bound parameters.
+pub const COUNT_CHANGES_PER_STATEMENT: usize = 1000;
+
+/// Writes, in the calling engine's module, the history work whose text is
+/// the same on both engines: `add_counts` and the [`TallySource`] of a
+/// connection. A macro rather than generic code, because sqlx's argument
+/// lifetimes only line up on a concrete engine.
+///
+/// [`TallySource`]: super::tally::TallySource
+macro_rules! engine_history {
+    ($db:ty, $connection:ty) => {
+        /// Applies the counter changes of `records` coming (`sign` 1) or
+        /// going (-1).
+        async fn add_counts<'r>(
+            connection: &mut $connection,
+            records: impl IntoIterator<Item = $crate::store::tally::Counted<'r>>,
+            sign: i64,
+        ) -> Result<(), sqlx::Error> {
+            let changes = $crate::store::tally::changes(records, sign);
+            for chunk in changes.chunks(history_sql::COUNT_CHANGES_PER_STATEMENT) {
+                history_sql::add_counts::<$db>(chunk)
+                    .build()
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::tally::TallySource for $connection {
+            async fn count_records(
+                &mut self,
+                site_pk: i64,
+                filter: &HistoryFilter,
+            ) -> Result<i64, sqlx::Error> {
+                history_sql::count::<$db>(site_pk, filter)
+                    .build_query_scalar()
+                    .fetch_one(self)
+                    .await
+            }
+
+            async fn buckets(
+                &mut self,
+                site_pk: i64,
+                facet: &str,
+                filter: &HistoryFilter,
+                pieces: &[$crate::store::tally::Piece],
+            ) -> Result<Vec<$crate::store::tally::Bucket>, sqlx::Error> {
+                let rows: Vec<(i64, i64, i64)> =
+                    history_sql::buckets::<$db>(site_pk, facet, filter, pieces)
+                        .build_query_as()
+                        .fetch_all(self)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(span, start, count)| $crate::store::tally::Bucket { span, start, count })
+                    .collect())
+            }
+        }
+    };
+}
+pub(super) use engine_history;

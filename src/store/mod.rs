@@ -3,8 +3,10 @@
 //! writer batches record inserts into shared transactions.
 
 mod history_sql;
+mod partitions;
 mod postgres;
 mod sqlite;
+mod tally;
 mod walk;
 mod writer;
 
@@ -170,6 +172,12 @@ pub trait Store: Send + Sync + 'static {
         cutoff_ms: i64,
         limit: i64,
     ) -> StoreResult<u64>;
+    /// Drops whole stored periods that end at or before `cutoff_ms`, with
+    /// their counts, where the engine keeps history in periods (PostgreSQL's
+    /// monthly partitions); answers how many records went. Others drop none.
+    async fn drop_history_before(&self, _cutoff_ms: i64) -> StoreResult<u64> {
+        Ok(0)
+    }
     /// Internal keys of every site, deleted ones included.
     async fn list_site_pks(&self) -> StoreResult<Vec<i64>>;
 

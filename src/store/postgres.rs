@@ -1,11 +1,15 @@
 //! The PostgreSQL store, for several multidrm nodes sharing one database.
 //! Commits are durable with the server's default `synchronous_commit`.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
+use super::partitions::{Month, Partitions};
+use super::tally::{self, Counted};
 use super::{
     history_sql, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
     StoredContentKey,
@@ -22,6 +26,7 @@ use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    partitions: Arc<Partitions>,
 }
 
 fn unexpected(error: sqlx::Error) -> StoreError {
@@ -47,8 +52,49 @@ impl PostgresStore {
             .run(&pool)
             .await
             .context("migrating the PostgreSQL database")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            partitions: Arc::default(),
+        })
     }
+
+    /// Writes records and their counts in one transaction, into partitions
+    /// that must exist.
+    async fn write_records(&self, records: &[NewLicenseRecord]) -> Result<(), sqlx::Error> {
+        // Multi-row statements in one transaction: 11 parameters a record
+        // keeps 1,000 records well under PostgreSQL's 65,535 per statement.
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(1000) {
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
+                 device_model, platform, error_code, error_name) ",
+            );
+            insert.push_values(chunk, |mut row, record| {
+                row.push_bind(record.site_pk)
+                    .push_bind(record.created_at)
+                    .push_bind(i16::from(record.failure.is_some()))
+                    .push_bind(record.drm_type.map(|drm| drm.code() as i16))
+                    .push_bind(record.content_id.clone())
+                    .push_bind(record.user_id.clone())
+                    .push_bind(record.device_id.clone())
+                    .push_bind(record.device_model.clone())
+                    .push_bind(record.platform.name())
+                    .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
+                    .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        add_counts(&mut tx, records.iter().map(Counted::from), 1).await?;
+        tx.commit().await
+    }
+}
+
+/// PostgreSQL refuses a row that no partition accepts with a check violation.
+fn is_missing_partition(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "23514")
 }
 
 const SITE_COLUMNS: &str =
@@ -436,14 +482,42 @@ impl Store for PostgresStore {
         cutoff_ms: i64,
         limit: i64,
     ) -> StoreResult<u64> {
-        let result = sqlx::query("DELETE FROM license_records WHERE id IN (SELECT id FROM license_records WHERE site_pk = $1 AND created_at < $2 LIMIT $3)")
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        let removed: Vec<(i64, i16, Option<i16>, String)> = sqlx::query_as(
+            "DELETE FROM license_records WHERE (site_pk, created_at, id) IN
+             (SELECT site_pk, created_at, id FROM license_records WHERE site_pk = $1 AND created_at < $2 LIMIT $3)
+             RETURNING created_at, status, drm_type, device_model",
+        )
+        .bind(site_pk)
+        .bind(cutoff_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unexpected)?;
+        let counted = removed
+            .iter()
+            .map(|(created_at, status, drm_type, device_model)| Counted {
+                site_pk,
+                created_at: *created_at,
+                status: i64::from(*status),
+                drm_type: drm_type.map(i64::from),
+                device_model,
+            });
+        add_counts(&mut tx, counted, -1).await.map_err(unexpected)?;
+        sqlx::query("DELETE FROM license_counts WHERE site_pk = $1 AND n = 0")
             .bind(site_pk)
-            .bind(cutoff_ms)
-            .bind(limit)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unexpected)?;
-        Ok(result.rows_affected())
+        tx.commit().await.map_err(unexpected)?;
+        Ok(removed.len() as u64)
+    }
+
+    async fn drop_history_before(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.partitions
+            .drop_before(&self.pool, cutoff_ms)
+            .await
+            .map_err(unexpected)
     }
 
     async fn list_site_pks(&self) -> StoreResult<Vec<i64>> {
@@ -454,30 +528,29 @@ impl Store for PostgresStore {
     }
 
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
-        // Multi-row statements in one transaction: 11 parameters a record
-        // keeps 1,000 records well under PostgreSQL's 65,535 per statement.
-        let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        for chunk in records.chunks(1000) {
-            let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
-                 device_model, platform, error_code, error_name) ",
-            );
-            insert.push_values(chunk, |mut row, record| {
-                row.push_bind(record.site_pk)
-                    .push_bind(record.created_at)
-                    .push_bind(i16::from(record.failure.is_some()))
-                    .push_bind(record.drm_type.map(|drm| drm.code() as i16))
-                    .push_bind(record.content_id.clone())
-                    .push_bind(record.user_id.clone())
-                    .push_bind(record.device_id.clone())
-                    .push_bind(record.device_model.clone())
-                    .push_bind(record.platform.name())
-                    .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
-                    .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
-            });
-            insert.build().execute(&mut *tx).await.map_err(unexpected)?;
+        let months = || {
+            records
+                .iter()
+                .map(|record| Month::of(record.created_at))
+                .collect()
+        };
+        self.partitions
+            .ensure(&self.pool, months())
+            .await
+            .map_err(unexpected)?;
+        match self.write_records(records).await {
+            Err(error) if is_missing_partition(&error) => {
+                // Another node dropped a partition this one thought it had.
+                self.partitions.forget();
+                self.partitions
+                    .ensure(&self.pool, months())
+                    .await
+                    .map_err(unexpected)?;
+                self.write_records(records).await
+            }
+            outcome => outcome,
         }
-        tx.commit().await.map_err(unexpected)
+        .map_err(unexpected)
     }
 
     async fn read_history(
@@ -509,15 +582,15 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(unexpected)?;
-        let rows = history_sql::select(site.pk, filter, window)
+        let (from, offset) = tally::seek(&mut *tx, site.pk, filter, window.offset)
+            .await
+            .map_err(unexpected)?;
+        let rows = history_sql::select(site.pk, &from, HistoryWindow { offset, ..window })
             .build()
             .fetch_all(&mut *tx)
             .await
             .map_err(unexpected)?;
-
-        let total: i64 = history_sql::count(site.pk, filter)
-            .build_query_scalar()
-            .fetch_one(&mut *tx)
+        let total = tally::total(&mut *tx, site.pk, filter)
             .await
             .map_err(unexpected)?;
         tx.commit().await.map_err(unexpected)?;
@@ -530,6 +603,8 @@ impl Store for PostgresStore {
         Ok((records, total))
     }
 }
+
+history_sql::engine_history!(Postgres, PgConnection);
 
 async fn insert_site_event(
     tx: &mut sqlx::Transaction<'_, Postgres>,

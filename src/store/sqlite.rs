@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
+use super::tally::{self, Counted};
 use super::{
     history_sql, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
     StoredContentKey,
@@ -457,14 +458,34 @@ impl Store for SqliteStore {
         cutoff_ms: i64,
         limit: i64,
     ) -> StoreResult<u64> {
-        let result = sqlx::query("DELETE FROM license_records WHERE id IN (SELECT id FROM license_records WHERE site_pk = ? AND created_at < ? LIMIT ?)")
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        let removed: Vec<(i64, i64, Option<i64>, String)> = sqlx::query_as(
+            "DELETE FROM license_records WHERE id IN (SELECT id FROM license_records WHERE site_pk = ? AND created_at < ? LIMIT ?)
+             RETURNING created_at, status, drm_type, device_model",
+        )
+        .bind(site_pk)
+        .bind(cutoff_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unexpected)?;
+        let counted = removed
+            .iter()
+            .map(|(created_at, status, drm_type, device_model)| Counted {
+                site_pk,
+                created_at: *created_at,
+                status: *status,
+                drm_type: *drm_type,
+                device_model,
+            });
+        add_counts(&mut tx, counted, -1).await.map_err(unexpected)?;
+        sqlx::query("DELETE FROM license_counts WHERE site_pk = ? AND n = 0")
             .bind(site_pk)
-            .bind(cutoff_ms)
-            .bind(limit)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unexpected)?;
-        Ok(result.rows_affected())
+        tx.commit().await.map_err(unexpected)?;
+        Ok(removed.len() as u64)
     }
 
     async fn list_site_pks(&self) -> StoreResult<Vec<i64>> {
@@ -498,6 +519,9 @@ impl Store for SqliteStore {
             });
             insert.build().execute(&mut *tx).await.map_err(unexpected)?;
         }
+        add_counts(&mut tx, records.iter().map(Counted::from), 1)
+            .await
+            .map_err(unexpected)?;
         tx.commit().await.map_err(unexpected)
     }
 
@@ -526,15 +550,15 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
         // One read transaction: the page and the total come from one snapshot.
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        let rows = history_sql::select(site.pk, filter, window)
+        let (from, offset) = tally::seek(&mut *tx, site.pk, filter, window.offset)
+            .await
+            .map_err(unexpected)?;
+        let rows = history_sql::select(site.pk, &from, HistoryWindow { offset, ..window })
             .build()
             .fetch_all(&mut *tx)
             .await
             .map_err(unexpected)?;
-
-        let total: i64 = history_sql::count(site.pk, filter)
-            .build_query_scalar()
-            .fetch_one(&mut *tx)
+        let total = tally::total(&mut *tx, site.pk, filter)
             .await
             .map_err(unexpected)?;
         tx.commit().await.map_err(unexpected)?;
@@ -547,6 +571,8 @@ impl Store for SqliteStore {
         Ok((records, total))
     }
 }
+
+history_sql::engine_history!(Sqlite, SqliteConnection);
 
 async fn insert_site_event(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
