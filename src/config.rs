@@ -40,6 +40,10 @@ pub struct Settings {
     pub history_batch_size: usize,
     /// Days of license history to keep; 0 keeps everything.
     pub history_retention_days: u32,
+    /// How long, in ms, a node reuses an access key, site or content key it
+    /// read for a license request; 0 reads them every time. Changes made on
+    /// another node sharing the database apply within this time.
+    pub lookup_cache_ms: u64,
     /// Log filter in `tracing` syntax (e.g. `info,multidrm=debug`).
     pub log: String,
     /// Serve the playback demo page at `/demo` (never on a public address:
@@ -63,6 +67,7 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             history_batch_size: 512,
             history_retention_days: 0,
+            lookup_cache_ms: 1000,
             log: "info".to_owned(),
             demo: false,
             demo_access_key: String::new(),

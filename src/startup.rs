@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::net::TcpListener;
@@ -16,7 +17,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::retention;
 use crate::secrets::{MasterKey, MASTER_KEY_FILE};
-use crate::store::{self, HistoryWriter, SharedStore};
+use crate::store::{self, CachedStore, HistoryWriter, SharedStore};
 
 /// Name of the meta value that proves the master key matches the database.
 const MASTER_KEY_CHECK: &str = "master_key_check";
@@ -63,6 +64,10 @@ impl App {
     /// database on first use.
     pub async fn open(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
         let (store, master_key) = open_storage(&settings).await?;
+        let store: SharedStore = match settings.lookup_cache_ms {
+            0 => store,
+            ms => Arc::new(CachedStore::new(store, Duration::from_millis(ms))),
+        };
         let (writer, writer_task) =
             HistoryWriter::start(store.clone(), settings.history_batch_size);
         let http_client = reqwest::Client::builder()

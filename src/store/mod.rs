@@ -2,6 +2,7 @@
 //! from the database URL. Handlers see only domain types. The history
 //! writer batches record inserts into shared transactions.
 
+mod cache;
 mod history_sql;
 mod partitions;
 mod postgres;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use cache::CachedStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use walk::HistoryWalk;

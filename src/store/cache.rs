@@ -1,0 +1,239 @@
+//! A short-lived cache in front of the store for what every license request
+//! reads: its access key, its site and its content keys. Without it each
+//! license costs three database reads before its record is written.
+//!
+//! Only found entries are cached, never absences, so a key, site or content
+//! key created on any node is usable at once. Changes made through this
+//! node take effect at once; changes made by another node sharing the
+//! database (a disabled key, a site turned off) take effect within the
+//! configured lifetime (`lookup_cache_ms`, 0 turns the cache off).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+
+use super::{AccessKeyRecord, NewSite, SharedStore, Store, StoreResult, StoredContentKey};
+use crate::domain::history::{HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord};
+use crate::domain::ids::Kid;
+use crate::domain::params::Page;
+use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+
+/// Entries kept per kind at most.
+const CAPACITY: u64 = 100_000;
+
+/// The store with cached license-path lookups.
+pub struct CachedStore {
+    inner: SharedStore,
+    keys: Cache<String, AccessKeyRecord>,
+    sites: Cache<(i64, String), Site>,
+    content_keys: Cache<(i64, String, Vec<Kid>), Vec<StoredContentKey>>,
+}
+
+impl CachedStore {
+    /// Wraps `inner`; entries live for `lifetime`.
+    pub fn new(inner: SharedStore, lifetime: Duration) -> Self {
+        fn cache<K, V>(lifetime: Duration) -> Cache<K, V>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+            V: Clone + Send + Sync + 'static,
+        {
+            Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(lifetime)
+                .build()
+        }
+        Self {
+            inner,
+            keys: cache(lifetime),
+            sites: cache(lifetime),
+            content_keys: cache(lifetime),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn find_access_key(&self, access_key: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        if let Some(found) = self.keys.get(access_key) {
+            return Ok(Some(found));
+        }
+        let found = self.inner.find_access_key(access_key).await?;
+        if let Some(record) = &found {
+            self.keys.insert(access_key.to_owned(), record.clone());
+        }
+        Ok(found)
+    }
+
+    async fn disable_access_key(&self, access_key: &str) -> StoreResult<bool> {
+        let disabled = self.inner.disable_access_key(access_key).await?;
+        self.keys.invalidate(access_key);
+        Ok(disabled)
+    }
+
+    async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>> {
+        let key = (account_id, site_id.to_owned());
+        if let Some(found) = self.sites.get(&key) {
+            return Ok(Some(found));
+        }
+        let found = self.inner.find_site(account_id, site_id).await?;
+        if let Some(site) = &found {
+            self.sites.insert(key, site.clone());
+        }
+        Ok(found)
+    }
+
+    async fn update_site(&self, site: &Site, event: &str, now_ms: i64) -> StoreResult<()> {
+        let outcome = self.inner.update_site(site, event, now_ms).await;
+        self.sites.invalidate_all();
+        outcome
+    }
+
+    async fn set_site_status(
+        &self,
+        site_pk: i64,
+        status: SiteStatus,
+        event: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let outcome = self
+            .inner
+            .set_site_status(site_pk, status, event, now_ms)
+            .await;
+        self.sites.invalidate_all();
+        outcome
+    }
+
+    async fn find_content_keys(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+        kids: &[Kid],
+    ) -> StoreResult<Vec<StoredContentKey>> {
+        let key = (site_pk, content_id.to_owned(), kids.to_vec());
+        if let Some(found) = self.content_keys.get(&key) {
+            return Ok(found);
+        }
+        let found = self
+            .inner
+            .find_content_keys(site_pk, content_id, kids)
+            .await?;
+        if found.len() == kids.len() {
+            self.content_keys.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn read_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.read_meta(name).await
+    }
+
+    async fn write_meta(&self, name: &str, value: &[u8]) -> StoreResult<()> {
+        self.inner.write_meta(name, value).await
+    }
+
+    async fn ensure_account(&self, name: &str, now_ms: i64) -> StoreResult<i64> {
+        self.inner.ensure_account(name, now_ms).await
+    }
+
+    async fn insert_access_key(
+        &self,
+        account_id: i64,
+        access_key: &str,
+        secret_sealed: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .insert_access_key(account_id, access_key, secret_sealed, now_ms)
+            .await
+    }
+
+    async fn list_access_keys(&self) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.inner.list_access_keys().await
+    }
+
+    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site> {
+        self.inner.insert_site(site, event).await
+    }
+
+    async fn find_site_of_any_account(&self, site_id: &str) -> StoreResult<Option<Site>> {
+        self.inner.find_site_of_any_account(site_id).await
+    }
+
+    async fn list_sites(&self, account_id: i64, page: Page) -> StoreResult<(Vec<Site>, i64)> {
+        self.inner.list_sites(account_id, page).await
+    }
+
+    async fn list_site_events(
+        &self,
+        account_id: i64,
+        site_pk: Option<i64>,
+        page: Page,
+    ) -> StoreResult<(Vec<SiteEvent>, i64)> {
+        self.inner.list_site_events(account_id, site_pk, page).await
+    }
+
+    async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {
+        self.inner.site_statistics(site_pk, since_ms).await
+    }
+
+    async fn insert_content_key(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+        key: &StoredContentKey,
+    ) -> StoreResult<()> {
+        self.inner
+            .insert_content_key(site_pk, content_id, key)
+            .await
+    }
+
+    async fn list_content_keys(
+        &self,
+        site_pk: i64,
+        content_id: &str,
+    ) -> StoreResult<Vec<StoredContentKey>> {
+        self.inner.list_content_keys(site_pk, content_id).await
+    }
+
+    async fn delete_license_records_before(
+        &self,
+        site_pk: i64,
+        cutoff_ms: i64,
+        limit: i64,
+    ) -> StoreResult<u64> {
+        self.inner
+            .delete_license_records_before(site_pk, cutoff_ms, limit)
+            .await
+    }
+
+    async fn drop_history_before(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.inner.drop_history_before(cutoff_ms).await
+    }
+
+    async fn list_site_pks(&self) -> StoreResult<Vec<i64>> {
+        self.inner.list_site_pks().await
+    }
+
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
+        self.inner.insert_license_records(records).await
+    }
+
+    async fn read_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        window: HistoryWindow,
+    ) -> StoreResult<Vec<LicenseRecord>> {
+        self.inner.read_history(site, filter, window).await
+    }
+
+    async fn search_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        window: HistoryWindow,
+    ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
+        self.inner.search_history(site, filter, window).await
+    }
+}
