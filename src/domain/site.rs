@@ -92,6 +92,8 @@ pub struct SiteEvent {
     pub site_id: String,
     /// What happened.
     pub description: String,
+    /// The access key that made the change; none for operator tools.
+    pub access_key: Option<String>,
     /// When, epoch ms.
     pub timestamp: i64,
 }
