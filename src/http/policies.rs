@@ -151,7 +151,7 @@ pub async fn list_policy_log(
     let items = events
         .into_iter()
         .map(|event| PolicyLogItem {
-            policy_id: event.policy_id,
+            policy_id: event.subject,
             description: event.description,
             timestamp: event.timestamp,
             access_key: event.access_key,

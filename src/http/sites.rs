@@ -165,7 +165,7 @@ pub async fn list_site_log(
     let items = events
         .into_iter()
         .map(|event| SiteLogItem {
-            site_id: event.site_id,
+            site_id: event.subject,
             description: event.description,
             timestamp: event.timestamp,
             access_key: event.access_key,

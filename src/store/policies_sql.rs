@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::{AuditEntry, StoreError, StoreResult};
+use crate::domain::audit::LogEntry;
 use crate::domain::params::{Page, TimeRange};
 use crate::domain::policy::{Policy, PolicyEvent, PolicySettings, PolicyStatus};
 use crate::domain::site::{SiteEvent, SiteStatus};
@@ -221,20 +222,7 @@ where
             shown_subject: "e.policy_id",
             account: "e.account_id",
         };
-        let (rows, total) = Self::read_log(pool, &log, account_id, policy_id, range, page).await?;
-        let events = rows
-            .iter()
-            .map(|row| {
-                Ok(PolicyEvent {
-                    policy_id: row.try_get(0)?,
-                    access_key: row.try_get(1)?,
-                    description: row.try_get(2)?,
-                    timestamp: row.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(unexpected)?;
-        Ok((events, total))
+        Self::read_log(pool, &log, account_id, policy_id, range, page).await
     }
 
     /// One page of the site log of an account, or of one of its sites,
@@ -252,32 +240,22 @@ where
             shown_subject: "s.site_id",
             account: "s.account_id",
         };
-        let (rows, total) = Self::read_log(pool, &log, account_id, site_pk, range, page).await?;
-        let events = rows
-            .iter()
-            .map(|row| {
-                Ok(SiteEvent {
-                    site_id: row.try_get(0)?,
-                    access_key: row.try_get(1)?,
-                    description: row.try_get(2)?,
-                    timestamp: row.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(unexpected)?;
-        Ok((events, total))
+        Self::read_log(pool, &log, account_id, site_pk, range, page).await
     }
 
-    /// Rows of (subject, access key, description, time) of one page of a
-    /// log, and the total.
-    async fn read_log(
+    /// One page of a log, newest first, and the total; `S` is the type of
+    /// the subject the log shows.
+    async fn read_log<S>(
         pool: &Pool<DB>,
         log: &Log,
         account_id: i64,
         subject: Option<i64>,
         range: TimeRange,
         page: Page,
-    ) -> StoreResult<(Vec<DB::Row>, i64)> {
+    ) -> StoreResult<(Vec<LogEntry<S>>, i64)>
+    where
+        for<'r> S: Decode<'r, DB> + Type<DB>,
+    {
         let Log {
             from,
             subject: subject_column,
@@ -314,7 +292,20 @@ where
             .and_then(|row| row.try_get(0))
             .map_err(unexpected)?;
         tx.commit().await.map_err(unexpected)?;
-        Ok((rows, total))
+
+        let entries = rows
+            .iter()
+            .map(|row| {
+                Ok(LogEntry {
+                    subject: row.try_get(0)?,
+                    access_key: row.try_get(1)?,
+                    description: row.try_get(2)?,
+                    timestamp: row.try_get(3)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(unexpected)?;
+        Ok((entries, total))
     }
 }
 

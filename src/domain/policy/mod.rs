@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use drm_config::*;
 
+use super::audit::LogEntry;
 use super::drm::DrmType;
 use super::params::{Page, ParamError};
 
@@ -241,18 +242,8 @@ impl Policy {
     }
 }
 
-/// One entry of the policy log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyEvent {
-    /// The policy.
-    pub policy_id: i64,
-    /// What changed.
-    pub description: String,
-    /// The access key that made the change.
-    pub access_key: Option<String>,
-    /// When, epoch ms.
-    pub timestamp: i64,
-}
+/// One entry of the policy log; the subject is the policy id.
+pub type PolicyEvent = LogEntry<i64>;
 
 /// Where one page of the policy list falls among an account's own
 /// policies: `Basic` comes first, then the account's, newest first.
