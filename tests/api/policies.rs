@@ -25,9 +25,14 @@ fn full_policy(name: &str) -> Value {
     })
 }
 
+/// `POST /api/v1/policy` as account 1.
+async fn post_policy(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    app.call(Method::POST, "/api/v1/policy", Some(body)).await
+}
+
 /// `POST /api/v1/policy` as account 1, expecting success.
 async fn create_policy(app: &TestApp, body: Value) -> Value {
-    let (status, answer) = app.call(Method::POST, "/api/v1/policy", Some(body)).await;
+    let (status, answer) = post_policy(app, body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer["content"].clone()
 }
@@ -201,13 +206,7 @@ async fn every_field_refuses_values_outside_the_spec_naming_the_field() {
     ];
 
     for (path, value) in refused {
-        let (status, body) = app
-            .call(
-                Method::POST,
-                "/api/v1/policy",
-                Some(with_field(path, value.clone())),
-            )
-            .await;
+        let (status, body) = post_policy(&app, with_field(path, value.clone())).await;
 
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} = {value}: {body}");
         assert_service_error(&body, "280003");
@@ -287,13 +286,7 @@ async fn every_value_the_spec_allows_is_accepted_up_to_the_boundaries() {
 
     for (path, values) in accepted {
         for value in values {
-            let (status, body) = app
-                .call(
-                    Method::POST,
-                    "/api/v1/policy",
-                    Some(with_field(path, value.clone())),
-                )
-                .await;
+            let (status, body) = post_policy(&app, with_field(path, value.clone())).await;
 
             assert_eq!(status, StatusCode::OK, "{path} = {value}: {body}");
             let shown = body["content"].pointer(&format!("/{path}")).cloned();
@@ -306,33 +299,20 @@ async fn every_value_the_spec_allows_is_accepted_up_to_the_boundaries() {
 async fn a_rental_duration_needs_persistent_and_bodies_must_be_json_objects() {
     let app = TestApp::spawn().await;
 
-    let (rental, rental_error) = app
-        .call(
-            Method::POST,
-            "/api/v1/policy",
-            Some(json!({"policyName": "rental", "rentalDuration": 60})),
-        )
-        .await;
-    let (explicit, _) = app
-        .call(
-            Method::POST,
-            "/api/v1/policy",
-            Some(json!({"policyName": "rental", "persistent": false, "rentalDuration": 1})),
-        )
-        .await;
-    let (persistent, persistent_body) = app
-        .call(
-            Method::POST,
-            "/api/v1/policy",
-            Some(json!({"policyName": "rental", "persistent": true, "rentalDuration": 60})),
-        )
-        .await;
-    let (missing, missing_error) = app
-        .call(Method::POST, "/api/v1/policy", Some(json!({})))
-        .await;
-    let (array, array_error) = app
-        .call(Method::POST, "/api/v1/policy", Some(json!([])))
-        .await;
+    let (rental, rental_error) =
+        post_policy(&app, json!({"policyName": "rental", "rentalDuration": 60})).await;
+    let (explicit, _) = post_policy(
+        &app,
+        json!({"policyName": "rental", "persistent": false, "rentalDuration": 1}),
+    )
+    .await;
+    let (persistent, persistent_body) = post_policy(
+        &app,
+        json!({"policyName": "rental", "persistent": true, "rentalDuration": 60}),
+    )
+    .await;
+    let (missing, missing_error) = post_policy(&app, json!({})).await;
+    let (array, array_error) = post_policy(&app, json!([])).await;
     let (garbage, garbage_error) = json_of(
         app.signed(Method::POST, "/api/v1/policy")
             .header("content-type", "application/json")
