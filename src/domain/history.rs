@@ -10,6 +10,9 @@ use super::drm::DrmType;
 use super::params::{Page, ParamError, QueryParams, TimeRange};
 use super::token::stored_user_id;
 
+/// Largest epoch millisecond accepted in a query (year 9999).
+pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
+
 /// Outcome of one license request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseStatus {

@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::history::MAX_EPOCH_MS;
+
 /// A query parameter that is malformed, missing or out of range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError {
@@ -101,9 +103,6 @@ impl QueryParams {
         }
     }
 }
-
-/// Largest epoch millisecond accepted in a query (year 9999).
-pub const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
 
 /// `startTime` and `endTime`: epoch ms, both inclusive, both optional.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
