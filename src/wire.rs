@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::drm::DrmType;
 use crate::domain::fairplay::FairPlayCertInput;
 use crate::domain::history::{format_created_time, LicenseRecord};
+use crate::domain::policy::{DrmPolicyConfig, Policy, PolicyStatus};
 
 /// `{"success": true, "content": ..., "total": ...}`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,6 +134,71 @@ pub struct SiteLogItem {
     pub description: String,
     /// When, epoch ms.
     pub timestamp: i64,
+    /// The access key that made the change [extension]; absent for
+    /// operator tools and entries older than the field.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub access_key: Option<String>,
+}
+
+/// A policy as the API shows it (spec section 5).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    /// True once deleted.
+    pub disabled: bool,
+    /// Policy id; 0 is the built-in `Basic`.
+    pub policy_id: i64,
+    /// Display name.
+    pub policy_name: String,
+    /// `READY` or `DELETED`.
+    pub policy_status: String,
+    /// Creation time, epoch ms.
+    pub policy_created_time: i64,
+    /// Last update, epoch ms.
+    pub policy_update_time: i64,
+    /// Deletion time, epoch ms.
+    pub policy_deleted_time: Option<i64>,
+    /// Whether persistent licenses may be issued.
+    pub persistent: bool,
+    /// Seconds a persistent license may be kept; 0 is unlimited.
+    pub rental_duration: i64,
+    /// Seconds playback may last; 0 is unlimited.
+    pub playback_duration: i64,
+    /// Per DRM system settings.
+    pub drm_policy_config: DrmPolicyConfig,
+}
+
+impl From<&Policy> for PolicyView {
+    fn from(policy: &Policy) -> Self {
+        Self {
+            disabled: policy.status == PolicyStatus::Deleted,
+            policy_id: policy.id,
+            policy_name: policy.name().to_owned(),
+            policy_status: policy.status.name().to_owned(),
+            policy_created_time: policy.created_at,
+            policy_update_time: policy.updated_at,
+            policy_deleted_time: policy.deleted_at,
+            persistent: policy.settings.persistent,
+            rental_duration: policy.settings.rental_duration.get(),
+            playback_duration: policy.settings.playback_duration.get(),
+            drm_policy_config: policy.settings.drm_policy_config.clone(),
+        }
+    }
+}
+
+/// One policy log entry.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyLogItem {
+    /// The policy.
+    pub policy_id: i64,
+    /// What changed.
+    pub description: String,
+    /// When, epoch ms.
+    pub timestamp: i64,
+    /// The access key that made the change [extension].
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub access_key: Option<String>,
 }
 
 /// Body registering a given content key.

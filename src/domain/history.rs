@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use super::cursor::Cursor;
 use super::device::Platform;
 use super::drm::DrmType;
-use super::params::{Page, ParamError, QueryParams};
+use super::params::{Page, ParamError, QueryParams, TimeRange};
 use super::token::stored_user_id;
 
 /// Largest epoch millisecond accepted in a query (year 9999).
@@ -155,13 +155,7 @@ impl HistoryQuery {
     pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
         let site_id = params.require("siteId")?.to_owned();
         let search = search_filter(params)?;
-        let start = params.integer("startTime", 0..=MAX_EPOCH_MS)?;
-        let end = params.integer("endTime", 0..=MAX_EPOCH_MS)?;
-        if let (Some(start), Some(end)) = (start, end) {
-            if start > end {
-                return Err(ParamError::new("endTime", "is before startTime"));
-            }
-        }
+        let TimeRange { start, end } = TimeRange::from_params(params)?;
         let status = match params.get("status")? {
             None => None,
             Some(text) => Some(

@@ -1,7 +1,8 @@
 //! Domain types and rules, free of HTTP and SQL: validated identifiers,
-//! the X-DRM-TOKEN, ClearKey messages, device detection, sites, policies
-//! and history queries. Values are checked once, where they enter.
+//! the X-DRM-TOKEN, ClearKey messages, device detection, sites, policies,
+//! audit logs and history queries. Values are checked once, where they enter.
 
+pub mod audit;
 pub mod clearkey;
 pub mod cursor;
 pub mod device;

@@ -2,13 +2,16 @@
 //! at most once, empty values treated as absent, and paging (spec section 1)
 //! validated rather than clamped.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use super::history::MAX_EPOCH_MS;
 
 /// A query parameter that is malformed, missing or out of range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError {
-    /// The parameter at fault, as the client spells it.
-    pub param: &'static str,
+    /// The parameter or body field at fault, as the client spells it.
+    pub param: Cow<'static, str>,
     /// What is wrong, in words for the client.
     pub problem: String,
 }
@@ -17,7 +20,15 @@ impl ParamError {
     /// An error naming `param`.
     pub fn new(param: &'static str, problem: impl Into<String>) -> Self {
         Self {
-            param,
+            param: Cow::Borrowed(param),
+            problem: problem.into(),
+        }
+    }
+
+    /// An error naming a body field by its path, e.g. `drmPolicyConfig.widevine.hdcp`.
+    pub fn field(path: String, problem: impl Into<String>) -> Self {
+        Self {
+            param: Cow::Owned(path),
             problem: problem.into(),
         }
     }
@@ -90,6 +101,29 @@ impl QueryParams {
             Ok(value) if range.contains(&value) => Ok(Some(value)),
             _ => Err(ParamError::new(name, in_range())),
         }
+    }
+}
+
+/// `startTime` and `endTime`: epoch ms, both inclusive, both optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Inclusive lower bound.
+    pub start: Option<i64>,
+    /// Inclusive upper bound.
+    pub end: Option<i64>,
+}
+
+impl TimeRange {
+    /// Reads both bounds; a start after the end is a fault of `endTime`.
+    pub fn from_params(params: &QueryParams) -> Result<Self, ParamError> {
+        let start = params.integer("startTime", 0..=MAX_EPOCH_MS)?;
+        let end = params.integer("endTime", 0..=MAX_EPOCH_MS)?;
+        if let (Some(start), Some(end)) = (start, end) {
+            if start > end {
+                return Err(ParamError::new("endTime", "is before startTime"));
+            }
+        }
+        Ok(Self { start, end })
     }
 }
 

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::audit::LogEntry;
+
 /// A site name: 3..20 of letters, digits and `_`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteName(String);
@@ -85,13 +87,5 @@ pub struct SiteStatistics {
     pub monthly_active_licenses: i64,
 }
 
-/// One entry of a site's event log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteEvent {
-    /// The site's public id.
-    pub site_id: String,
-    /// What happened.
-    pub description: String,
-    /// When, epoch ms.
-    pub timestamp: i64,
-}
+/// One entry of the site log; the subject is the site's public id.
+pub type SiteEvent = LogEntry<String>;

@@ -49,9 +49,18 @@ pub enum ApiError {
     /// No content key for the request.
     #[error("{0}")]
     DrmInfoNotFound(String),
-    /// Unknown policy id.
+    /// Unknown policy id, or one of another account.
     #[error("policy {0} not found")]
     PolicyNotFound(i64),
+    /// A site that is not deleted uses the policy.
+    #[error("policy {0} is used by a site; move the site to another policy first")]
+    PolicyInUse(i64),
+    /// The built-in policy cannot change.
+    #[error("policy 0 is the built-in Basic policy and cannot be changed or deleted")]
+    PolicyReadOnly,
+    /// The policy is deleted.
+    #[error("policy {0} is deleted")]
+    PolicyDeleted(i64),
     /// X-DRM-TOKEN is missing or malformed.
     #[error("{0}")]
     InvalidDrmToken(String),
@@ -101,6 +110,9 @@ impl ApiError {
             Self::FairPlayCertIncomplete(_) => (S::CONFLICT, "2810011", "SITE_CERT_INCOMPLETE"),
             Self::DrmInfoNotFound(_) => (S::NOT_FOUND, "2810012", "LICENSE_DRM_INFO_NOT_FOUND"),
             Self::PolicyNotFound(_) => (S::NOT_FOUND, "289001", "POLICY_NOT_FOUND"),
+            Self::PolicyInUse(_) => (S::CONFLICT, "289002", "POLICY_IN_USE"),
+            Self::PolicyReadOnly => (S::FORBIDDEN, "289006", "POLICY_READ_ONLY"),
+            Self::PolicyDeleted(_) => (S::CONFLICT, "289011", "POLICY_DELETED"),
             Self::InvalidDrmToken(_) => (S::BAD_REQUEST, "289003", "INVALID_DRM_TOKEN"),
             Self::DrmTypeNotAllowed(_) => (S::FORBIDDEN, "289004", "DRM_TYPE_NOT_ALLOWED"),
             Self::SessionTypeNotAllowed => (S::FORBIDDEN, "289005", "SESSION_TYPE_NOT_ALLOWED"),

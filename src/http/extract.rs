@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::store::AuditEntry;
 
 /// A JSON body; a parse failure is a 400 with code 280001.
 #[derive(Debug)]
@@ -59,6 +60,17 @@ pub struct Caller {
     pub account_id: i64,
     /// The access key id that signed the request.
     pub access_key: String,
+}
+
+impl Caller {
+    /// A log entry for a change this caller makes at `at`.
+    pub fn audit<'a>(&'a self, description: &'a str, at: i64) -> AuditEntry<'a> {
+        AuditEntry {
+            description,
+            access_key: Some(&self.access_key),
+            at,
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -14,7 +14,7 @@ use base64::Engine;
 
 use super::error::ApiError;
 use super::extract::{Caller, RawBody};
-use super::sites::find_policy;
+use super::policies::find_policy;
 use super::AppState;
 use crate::domain::clearkey::{self, LicenseRequest, SessionType};
 use crate::domain::device::DeviceInfo;
@@ -77,7 +77,7 @@ async fn issue(
         SiteStatus::Ready => return Err(ApiError::SiteNotOn(site.site_id.clone())),
         SiteStatus::Deleted => return Err(ApiError::SiteDeleted(site.site_id.clone())),
     }
-    let policy = find_policy(site.policy_id)?;
+    let policy = find_policy(app, site.account_id, site.policy_id).await?;
     if !policy.allows(token.drm_type) {
         return Err(ApiError::DrmTypeNotAllowed(token.drm_type));
     }
@@ -85,7 +85,8 @@ async fn issue(
         DrmType::ClearKey => {
             let request = LicenseRequest::parse(body)
                 .map_err(|error| ApiError::InvalidLicenseRequest(error.to_string()))?;
-            if request.session_type == SessionType::PersistentLicense && !policy.persistent {
+            if request.session_type == SessionType::PersistentLicense && !policy.allows_persistent()
+            {
                 return Err(ApiError::SessionTypeNotAllowed);
             }
             let body = clearkey_license(app, site, &token, &request).await?;

@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod history;
 mod license;
+mod policies;
 mod sites;
 mod trace;
 
@@ -67,6 +68,21 @@ fn routes(state: AppState) -> Router {
         )
         .route("/api/v1/sites/{site_id}/on", put(sites::turn_site_on))
         .route("/api/v1/sites/{site_id}/off", put(sites::turn_site_off))
+        .route(
+            "/api/v1/policy",
+            get(policies::list_policies).post(policies::create_policy),
+        )
+        .route("/api/v1/policy/policyLog", get(policies::list_policy_log))
+        .route(
+            "/api/v1/policy/{policy_id}",
+            get(policies::get_policy)
+                .put(policies::update_policy)
+                .delete(policies::delete_policy),
+        )
+        .route(
+            "/api/v1/policy/{policy_id}/copy",
+            post(policies::copy_policy),
+        )
         .route(
             "/api/v1/sites/{site_id}/contents/{content_id}/keys",
             get(content_keys::list_content_keys).post(content_keys::register_content_key),

@@ -7,11 +7,11 @@ use chrono::{Datelike, TimeZone};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
+use super::policies::{applicable_policy, find_policy};
 use super::AppState;
 use crate::domain::fairplay::{FairPlayCertInput, FairPlayCredentials};
 use crate::domain::ids::{generate_kms_token, SiteId};
-use crate::domain::params::{Page, QueryParams};
-use crate::domain::policy::Policy;
+use crate::domain::params::{Page, QueryParams, TimeRange};
 use crate::domain::site::{Site, SiteName, SiteStatus};
 use crate::store::NewSite;
 use crate::wire::{Envelope, FairPlayCertView, SiteLogItem, SiteRequest, SiteView, StatisticsView};
@@ -41,7 +41,7 @@ pub async fn create_site(
     ApiJson(request): ApiJson<SiteRequest>,
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
     let name = site_name(&request.site_name)?;
-    let policy = find_policy(request.policy_id)?;
+    let policy = applicable_policy(&app, &caller, request.policy_id).await?;
     let fairplay = seal_fairplay(&app, request.fair_play_cert).await?;
     let now = app.clock.now_ms();
     let new_site = NewSite {
@@ -56,10 +56,13 @@ pub async fn create_site(
     let event = format!(
         "site created as {} with policy {} by {}",
         name.as_str(),
-        policy.name,
+        policy.name(),
         caller.access_key
     );
-    let site = app.store.insert_site(&new_site, &event).await?;
+    let site = app
+        .store
+        .insert_site_logged(&new_site, &caller.audit(&event, now))
+        .await?;
     tracing::info!(site.id = %site.site_id, "site created");
     Ok(Json(Envelope::one(site_view(&app, &site, true).await?)))
 }
@@ -83,7 +86,7 @@ pub async fn update_site(
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
     let mut site = live_site(&app, &caller, &site_id).await?;
     let name = site_name(&request.site_name)?;
-    let policy = find_policy(request.policy_id)?;
+    let policy = applicable_policy(&app, &caller, request.policy_id).await?;
     let credentials_changed = request.fair_play_cert.is_some();
     if let Some(sealed) = seal_fairplay(&app, request.fair_play_cert).await? {
         site.fairplay_sealed = Some(sealed);
@@ -92,13 +95,15 @@ pub async fn update_site(
     site.policy_id = policy.id;
     let mut event = format!(
         "site updated to name {} and policy {} by {}",
-        site.name, policy.name, caller.access_key
+        site.name,
+        policy.name(),
+        caller.access_key
     );
     if credentials_changed {
         event.push_str("; FairPlay credentials changed");
     }
     app.store
-        .update_site(&site, &event, app.clock.now_ms())
+        .update_site(&site, &caller.audit(&event, app.clock.now_ms()))
         .await?;
     Ok(Json(Envelope::one(site_view(&app, &site, true).await?)))
 }
@@ -139,7 +144,8 @@ pub async fn delete_site(
     change_status(&app, &caller, site, SiteStatus::Deleted, "site deleted").await
 }
 
-/// `GET /api/v1/sites/siteLog`; `siteId` is optional (decided, as for the policy log).
+/// `GET /api/v1/sites/siteLog`; `siteId` is optional (decided, as for the
+/// policy log), `startTime` and `endTime` bound the entries' times.
 pub async fn list_site_log(
     State(app): State<AppState>,
     caller: Caller,
@@ -147,20 +153,22 @@ pub async fn list_site_log(
 ) -> Result<Json<Envelope<Vec<SiteLogItem>>>, ApiError> {
     let params = QueryParams::parse(query.as_deref());
     let page = Page::from_params(&params).map_err(ApiError::parameter)?;
+    let range = TimeRange::from_params(&params).map_err(ApiError::parameter)?;
     let site_pk = match params.get("siteId").map_err(ApiError::parameter)? {
         Some(site_id) => Some(find_site(&app, &caller, site_id).await?.pk),
         None => None,
     };
     let (events, total) = app
         .store
-        .list_site_events(caller.account_id, site_pk, page)
+        .list_site_events(caller.account_id, site_pk, range, page)
         .await?;
     let items = events
         .into_iter()
         .map(|event| SiteLogItem {
-            site_id: event.site_id,
+            site_id: event.subject,
             description: event.description,
             timestamp: event.timestamp,
+            access_key: event.access_key,
         })
         .collect();
     Ok(Json(Envelope::page(items, total)))
@@ -175,7 +183,7 @@ async fn change_status(
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
     let event = format!("{what} by {}", caller.access_key);
     app.store
-        .set_site_status(site.pk, status, &event, app.clock.now_ms())
+        .set_site_status_logged(site.pk, status, &caller.audit(&event, app.clock.now_ms()))
         .await?;
     site.status = status;
     tracing::info!(site.id = %site.site_id, site.status = status.name(), "site status changed");
@@ -206,16 +214,6 @@ fn site_name(text: &str) -> Result<SiteName, ApiError> {
     })
 }
 
-/// The policy `policy_id`; only the built-in Basic policy exists so far.
-pub fn find_policy(policy_id: i64) -> Result<Policy, ApiError> {
-    let basic = Policy::basic();
-    if policy_id == basic.id {
-        Ok(basic)
-    } else {
-        Err(ApiError::PolicyNotFound(policy_id))
-    }
-}
-
 async fn seal_fairplay(
     app: &AppState,
     input: Option<FairPlayCertInput>,
@@ -235,6 +233,7 @@ async fn site_view(app: &AppState, site: &Site, detail: bool) -> Result<SiteView
         .store
         .site_statistics(site.pk, month_start_ms(app))
         .await?;
+    let policy = find_policy(app, site.account_id, site.policy_id).await?;
     let kms_token = match detail {
         true => Some(open_text(app, &site.kms_token_sealed)?),
         false => None,
@@ -263,9 +262,7 @@ async fn site_view(app: &AppState, site: &Site, detail: bool) -> Result<SiteView
         site_status: site.status.name().to_owned(),
         site_enabled_yn: site.status == SiteStatus::Running,
         policy_id: site.policy_id,
-        policy_name: find_policy(site.policy_id)
-            .map(|policy| policy.name)
-            .unwrap_or_default(),
+        policy_name: policy.name().to_owned(),
         kms_token,
         fair_play_cert,
         statistics: StatisticsView {

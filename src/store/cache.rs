@@ -1,6 +1,7 @@
 //! A short-lived cache in front of the store for what every license request
-//! reads: its access key, its site and its content keys. Without it each
-//! license costs three database reads before its record is written.
+//! reads: its access key, its site, the site's policy and its content keys.
+//! Without it each license costs up to four database reads before its
+//! record is written.
 //!
 //! Only found entries are cached, never absences, so a key, site or content
 //! key created on any node is usable at once. Changes made through this
@@ -13,10 +14,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use moka::sync::Cache;
 
-use super::{AccessKeyRecord, NewSite, SharedStore, Store, StoreResult, StoredContentKey};
+use super::{
+    AccessKeyRecord, AuditEntry, NewSite, SharedStore, Store, StoreResult, StoredContentKey,
+};
 use crate::domain::history::{HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord};
 use crate::domain::ids::Kid;
-use crate::domain::params::Page;
+use crate::domain::params::{Page, TimeRange};
+use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
 
 /// Entries kept per kind at most.
@@ -27,6 +31,7 @@ pub struct CachedStore {
     inner: SharedStore,
     keys: Cache<String, AccessKeyRecord>,
     sites: Cache<(i64, String), Site>,
+    policies: Cache<(i64, i64), Policy>,
     content_keys: Cache<(i64, String, Vec<Kid>), Vec<StoredContentKey>>,
 }
 
@@ -47,6 +52,7 @@ impl CachedStore {
             inner,
             keys: cache(lifetime),
             sites: cache(lifetime),
+            policies: cache(lifetime),
             content_keys: cache(lifetime),
         }
     }
@@ -83,24 +89,61 @@ impl Store for CachedStore {
         Ok(found)
     }
 
-    async fn update_site(&self, site: &Site, event: &str, now_ms: i64) -> StoreResult<()> {
-        let outcome = self.inner.update_site(site, event, now_ms).await;
+    async fn update_site(&self, site: &Site, entry: &AuditEntry<'_>) -> StoreResult<()> {
+        let outcome = self.inner.update_site(site, entry).await;
         self.sites.invalidate_all();
         outcome
     }
 
-    async fn set_site_status(
+    async fn set_site_status_logged(
         &self,
         site_pk: i64,
         status: SiteStatus,
-        event: &str,
-        now_ms: i64,
+        entry: &AuditEntry<'_>,
     ) -> StoreResult<()> {
         let outcome = self
             .inner
-            .set_site_status(site_pk, status, event, now_ms)
+            .set_site_status_logged(site_pk, status, entry)
             .await;
         self.sites.invalidate_all();
+        outcome
+    }
+
+    async fn find_policy(&self, account_id: i64, policy_id: i64) -> StoreResult<Option<Policy>> {
+        let key = (account_id, policy_id);
+        if let Some(found) = self.policies.get(&key) {
+            return Ok(Some(found));
+        }
+        let found = self.inner.find_policy(account_id, policy_id).await?;
+        if let Some(policy) = &found {
+            self.policies.insert(key, policy.clone());
+        }
+        Ok(found)
+    }
+
+    async fn update_policy(
+        &self,
+        account_id: i64,
+        policy_id: i64,
+        settings: &PolicySettings,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<()> {
+        let outcome = self
+            .inner
+            .update_policy(account_id, policy_id, settings, entry)
+            .await;
+        self.policies.invalidate(&(account_id, policy_id));
+        outcome
+    }
+
+    async fn delete_policy(
+        &self,
+        account_id: i64,
+        policy_id: i64,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<bool> {
+        let outcome = self.inner.delete_policy(account_id, policy_id, entry).await;
+        self.policies.invalidate(&(account_id, policy_id));
         outcome
     }
 
@@ -152,8 +195,12 @@ impl Store for CachedStore {
         self.inner.list_access_keys().await
     }
 
-    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site> {
-        self.inner.insert_site(site, event).await
+    async fn insert_site_logged(
+        &self,
+        site: &NewSite,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<Site> {
+        self.inner.insert_site_logged(site, entry).await
     }
 
     async fn find_site_of_any_account(&self, site_id: &str) -> StoreResult<Option<Site>> {
@@ -168,13 +215,46 @@ impl Store for CachedStore {
         &self,
         account_id: i64,
         site_pk: Option<i64>,
+        range: TimeRange,
         page: Page,
     ) -> StoreResult<(Vec<SiteEvent>, i64)> {
-        self.inner.list_site_events(account_id, site_pk, page).await
+        self.inner
+            .list_site_events(account_id, site_pk, range, page)
+            .await
     }
 
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {
         self.inner.site_statistics(site_pk, since_ms).await
+    }
+
+    async fn insert_policy(
+        &self,
+        account_id: i64,
+        settings: &PolicySettings,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<Policy> {
+        self.inner.insert_policy(account_id, settings, entry).await
+    }
+
+    async fn list_policies(
+        &self,
+        account_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<Policy>, i64)> {
+        self.inner.list_policies(account_id, offset, limit).await
+    }
+
+    async fn list_policy_events(
+        &self,
+        account_id: i64,
+        policy_id: Option<i64>,
+        range: TimeRange,
+        page: Page,
+    ) -> StoreResult<(Vec<PolicyEvent>, i64)> {
+        self.inner
+            .list_policy_events(account_id, policy_id, range, page)
+            .await
     }
 
     async fn insert_content_key(

@@ -5,6 +5,7 @@
 mod cache;
 mod history_sql;
 mod partitions;
+mod policies_sql;
 mod postgres;
 mod sqlite;
 mod tally;
@@ -25,7 +26,8 @@ use crate::domain::history::{
     HistoryFilter, HistoryWindow, LicenseRecord, LicenseStatus, NewLicenseRecord,
 };
 use crate::domain::ids::Kid;
-use crate::domain::params::Page;
+use crate::domain::params::{Page, TimeRange};
+use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
 
 /// A storage failure, translated where it arose.
@@ -81,6 +83,17 @@ pub struct NewSite {
     pub created_at: i64,
 }
 
+/// One change as an audit log keeps it: what, who and when.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEntry<'a> {
+    /// What changed, in words.
+    pub description: &'a str,
+    /// The access key that signed the change; none for operator tools.
+    pub access_key: Option<&'a str>,
+    /// When, epoch ms.
+    pub at: i64,
+}
+
 /// A content key as stored.
 #[derive(Debug, Clone)]
 pub struct StoredContentKey {
@@ -118,7 +131,17 @@ pub trait Store: Send + Sync + 'static {
     async fn disable_access_key(&self, access_key: &str) -> StoreResult<bool>;
 
     /// Creates a site and its first log entry.
-    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site>;
+    async fn insert_site_logged(&self, site: &NewSite, entry: &AuditEntry<'_>)
+        -> StoreResult<Site>;
+    /// Creates a site for an operator tool, which acts without an access key.
+    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site> {
+        let entry = AuditEntry {
+            description: event,
+            access_key: None,
+            at: site.created_at,
+        };
+        self.insert_site_logged(site, &entry).await
+    }
     /// A site of any account, for operator tools.
     async fn find_site_of_any_account(&self, site_id: &str) -> StoreResult<Option<Site>>;
     /// A site of `account_id`, deleted ones included.
@@ -126,24 +149,83 @@ pub trait Store: Send + Sync + 'static {
     /// One page of the account's sites, newest first, and their total.
     async fn list_sites(&self, account_id: i64, page: Page) -> StoreResult<(Vec<Site>, i64)>;
     /// Saves a site's name, policy and credentials, with a log entry.
-    async fn update_site(&self, site: &Site, event: &str, now_ms: i64) -> StoreResult<()>;
+    async fn update_site(&self, site: &Site, entry: &AuditEntry<'_>) -> StoreResult<()>;
     /// Moves a site to `status`, with a log entry.
+    async fn set_site_status_logged(
+        &self,
+        site_pk: i64,
+        status: SiteStatus,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<()>;
+    /// Moves a site to `status` for an operator tool, which acts without an access key.
     async fn set_site_status(
         &self,
         site_pk: i64,
         status: SiteStatus,
         event: &str,
         now_ms: i64,
-    ) -> StoreResult<()>;
-    /// One page of site log entries, newest first; all the account's sites when `site_pk` is None.
+    ) -> StoreResult<()> {
+        let entry = AuditEntry {
+            description: event,
+            access_key: None,
+            at: now_ms,
+        };
+        self.set_site_status_logged(site_pk, status, &entry).await
+    }
+    /// One page of site log entries within `range`, newest first; all the
+    /// account's sites when `site_pk` is None.
     async fn list_site_events(
         &self,
         account_id: i64,
         site_pk: Option<i64>,
+        range: TimeRange,
         page: Page,
     ) -> StoreResult<(Vec<SiteEvent>, i64)>;
     /// Licenses issued by a site since `since_ms`.
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics>;
+
+    /// Creates a custom policy of `account_id` and its first log entry.
+    async fn insert_policy(
+        &self,
+        account_id: i64,
+        settings: &PolicySettings,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<Policy>;
+    /// A custom policy of `account_id`, deleted ones included.
+    async fn find_policy(&self, account_id: i64, policy_id: i64) -> StoreResult<Option<Policy>>;
+    /// `limit` of the account's custom policies from `offset`, newest
+    /// first, and their total.
+    async fn list_policies(
+        &self,
+        account_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<Policy>, i64)>;
+    /// Saves a custom policy's settings, with a log entry.
+    async fn update_policy(
+        &self,
+        account_id: i64,
+        policy_id: i64,
+        settings: &PolicySettings,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<()>;
+    /// Marks a custom policy deleted, with a log entry; false, and nothing
+    /// changed, while a site that is not deleted uses it.
+    async fn delete_policy(
+        &self,
+        account_id: i64,
+        policy_id: i64,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<bool>;
+    /// One page of policy log entries within `range`, newest first; all
+    /// the account's policies when `policy_id` is None.
+    async fn list_policy_events(
+        &self,
+        account_id: i64,
+        policy_id: Option<i64>,
+        range: TimeRange,
+        page: Page,
+    ) -> StoreResult<(Vec<PolicyEvent>, i64)>;
 
     /// Registers a content key; a conflict when the kid is already there.
     async fn insert_content_key(

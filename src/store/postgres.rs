@@ -9,17 +9,19 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::partitions::{Month, Partitions};
+use super::policies_sql::Sql;
 use super::tally::{self, Counted};
 use super::{
-    history_sql, status_from_code, AccessKeyRecord, NewSite, Store, StoreError, StoreResult,
-    StoredContentKey,
+    history_sql, status_from_code, AccessKeyRecord, AuditEntry, NewSite, Store, StoreError,
+    StoreResult, StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
     FailReason, HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord,
 };
 use crate::domain::ids::Kid;
-use crate::domain::params::Page;
+use crate::domain::params::{Page, TimeRange};
+use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
 
 /// Store backed by a PostgreSQL database.
@@ -251,7 +253,11 @@ impl Store for PostgresStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn insert_site(&self, site: &NewSite, event: &str) -> StoreResult<Site> {
+    async fn insert_site_logged(
+        &self,
+        site: &NewSite,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<Site> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
         let row = sqlx::query(&format!(
             "INSERT INTO sites (site_id, account_id, name, status, policy_id, kms_token_sealed, fairplay_sealed, created_at)
@@ -268,7 +274,7 @@ impl Store for PostgresStore {
         .await
         .map_err(conflict_or_unexpected("site id"))?;
         let created = site_from_row(&row).map_err(unexpected)?;
-        insert_site_event(&mut tx, created.pk, event, site.created_at).await?;
+        Sql::<Postgres>::insert_site_event(&mut tx, created.pk, entry).await?;
         tx.commit().await.map_err(unexpected)?;
         Ok(created)
     }
@@ -325,7 +331,7 @@ impl Store for PostgresStore {
         Ok((sites, total))
     }
 
-    async fn update_site(&self, site: &Site, event: &str, now_ms: i64) -> StoreResult<()> {
+    async fn update_site(&self, site: &Site, entry: &AuditEntry<'_>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
         sqlx::query(
             "UPDATE sites SET name = $1, policy_id = $2, fairplay_sealed = $3 WHERE pk = $4",
@@ -337,16 +343,15 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(unexpected)?;
-        insert_site_event(&mut tx, site.pk, event, now_ms).await?;
+        Sql::<Postgres>::insert_site_event(&mut tx, site.pk, entry).await?;
         tx.commit().await.map_err(unexpected)
     }
 
-    async fn set_site_status(
+    async fn set_site_status_logged(
         &self,
         site_pk: i64,
         status: SiteStatus,
-        event: &str,
-        now_ms: i64,
+        entry: &AuditEntry<'_>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
         sqlx::query("UPDATE sites SET status = $1 WHERE pk = $2")
@@ -355,7 +360,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(unexpected)?;
-        insert_site_event(&mut tx, site_pk, event, now_ms).await?;
+        Sql::<Postgres>::insert_site_event(&mut tx, site_pk, entry).await?;
         tx.commit().await.map_err(unexpected)
     }
 
@@ -363,41 +368,61 @@ impl Store for PostgresStore {
         &self,
         account_id: i64,
         site_pk: Option<i64>,
+        range: TimeRange,
         page: Page,
     ) -> StoreResult<(Vec<SiteEvent>, i64)> {
-        let rows = sqlx::query(
-            "SELECT s.site_id, e.description, e.created_at FROM site_events e JOIN sites s ON s.pk = e.site_pk
-             WHERE s.account_id = $1 AND ($2::BIGINT IS NULL OR e.site_pk = $2)
-             ORDER BY e.created_at DESC, e.id DESC LIMIT $3 OFFSET $4",
-        )
-        .bind(account_id)
-        .bind(site_pk)
-        .bind(page.size)
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unexpected)?;
-        let total = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM site_events e JOIN sites s ON s.pk = e.site_pk
-             WHERE s.account_id = $1 AND ($2::BIGINT IS NULL OR e.site_pk = $2)",
-        )
-        .bind(account_id)
-        .bind(site_pk)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(unexpected)?;
-        let events = rows
-            .iter()
-            .map(|row| {
-                Ok(SiteEvent {
-                    site_id: row.try_get(0)?,
-                    description: row.try_get(1)?,
-                    timestamp: row.try_get(2)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(unexpected)?;
-        Ok((events, total))
+        Sql::list_site_events(&self.pool, account_id, site_pk, range, page).await
+    }
+
+    async fn insert_policy(
+        &self,
+        account_id: i64,
+        settings: &PolicySettings,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<Policy> {
+        Sql::insert_policy(&self.pool, account_id, settings, entry).await
+    }
+
+    async fn find_policy(&self, account_id: i64, policy_id: i64) -> StoreResult<Option<Policy>> {
+        Sql::find_policy(&self.pool, account_id, policy_id).await
+    }
+
+    async fn list_policies(
+        &self,
+        account_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<Policy>, i64)> {
+        Sql::list_policies(&self.pool, account_id, offset, limit).await
+    }
+
+    async fn update_policy(
+        &self,
+        account_id: i64,
+        policy_id: i64,
+        settings: &PolicySettings,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<()> {
+        Sql::update_policy(&self.pool, account_id, policy_id, settings, entry).await
+    }
+
+    async fn delete_policy(
+        &self,
+        account_id: i64,
+        policy_id: i64,
+        entry: &AuditEntry<'_>,
+    ) -> StoreResult<bool> {
+        Sql::delete_policy(&self.pool, account_id, policy_id, entry).await
+    }
+
+    async fn list_policy_events(
+        &self,
+        account_id: i64,
+        policy_id: Option<i64>,
+        range: TimeRange,
+        page: Page,
+    ) -> StoreResult<(Vec<PolicyEvent>, i64)> {
+        Sql::list_policy_events(&self.pool, account_id, policy_id, range, page).await
     }
 
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {
@@ -605,19 +630,3 @@ impl Store for PostgresStore {
 }
 
 history_sql::engine_history!(Postgres, PgConnection);
-
-async fn insert_site_event(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    site_pk: i64,
-    event: &str,
-    now_ms: i64,
-) -> StoreResult<()> {
-    sqlx::query("INSERT INTO site_events (site_pk, description, created_at) VALUES ($1, $2, $3)")
-        .bind(site_pk)
-        .bind(event)
-        .bind(now_ms)
-        .execute(&mut **tx)
-        .await
-        .map_err(unexpected)?;
-    Ok(())
-}

@@ -223,6 +223,34 @@ impl TestApp {
         .await
     }
 
+    /// Any call signed with `key`/`secret`, with an optional JSON body;
+    /// answers status and JSON body.
+    pub async fn call_as(
+        &self,
+        key: &str,
+        secret: &str,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.signed_as(method, path_and_query, key, secret);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        json_of(request.send().await.unwrap()).await
+    }
+
+    /// Any call as account 1, with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_as(KEY1, SECRET1, method, path_and_query, body)
+            .await
+    }
+
     /// `POST /api/v1/license` as account 1 with a token and body.
     pub async fn issue_license(
         &self,

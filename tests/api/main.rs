@@ -7,5 +7,6 @@ mod export;
 mod helpers;
 mod history;
 mod isolation;
+mod policies;
 mod service;
 mod sites;

@@ -7,27 +7,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.signed(method, path);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    json_of(request.send().await.unwrap()).await
-}
-
 async fn create_site(app: &TestApp, name: &str) -> Value {
-    let (status, body) = send(
-        app,
-        Method::POST,
-        "/api/v1/sites",
-        Some(json!({"siteName": name, "policyId": 0})),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/sites",
+            Some(json!({"siteName": name, "policyId": 0})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["content"].clone()
 }
@@ -70,12 +57,18 @@ async fn on_and_off_follow_the_lifecycle_and_refuse_repeats() {
         .unwrap()
         .to_owned();
 
-    let (off_first, off_error) =
-        send(&app, Method::PUT, &format!("/api/v1/sites/{id}/off"), None).await;
-    let (on, on_body) = send(&app, Method::PUT, &format!("/api/v1/sites/{id}/on"), None).await;
-    let (on_again, on_again_error) =
-        send(&app, Method::PUT, &format!("/api/v1/sites/{id}/on"), None).await;
-    let (off, off_body) = send(&app, Method::PUT, &format!("/api/v1/sites/{id}/off"), None).await;
+    let (off_first, off_error) = app
+        .call(Method::PUT, &format!("/api/v1/sites/{id}/off"), None)
+        .await;
+    let (on, on_body) = app
+        .call(Method::PUT, &format!("/api/v1/sites/{id}/on"), None)
+        .await;
+    let (on_again, on_again_error) = app
+        .call(Method::PUT, &format!("/api/v1/sites/{id}/on"), None)
+        .await;
+    let (off, off_body) = app
+        .call(Method::PUT, &format!("/api/v1/sites/{id}/off"), None)
+        .await;
 
     assert_eq!(off_first, StatusCode::CONFLICT);
     assert_service_error(&off_error, "281005");
@@ -118,13 +111,8 @@ async fn on_and_off_follow_the_lifecycle_and_refuse_repeats() {
 #[tokio::test]
 async fn a_site_that_is_off_refuses_licenses_and_records_the_refusal() {
     let app = TestApp::spawn().await;
-    send(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/sites/{SITE1}/off"),
-        None,
-    )
-    .await;
+    app.call(Method::PUT, &format!("/api/v1/sites/{SITE1}/off"), None)
+        .await;
 
     let (status, body) = json_of(
         app.issue_license(
@@ -147,13 +135,13 @@ async fn site_fields_are_validated() {
     let app = TestApp::spawn().await;
 
     for name in ["ab", "this_name_is_far_too_long", "bad name", "bad-name"] {
-        let (status, body) = send(
-            &app,
-            Method::POST,
-            "/api/v1/sites",
-            Some(json!({"siteName": name})),
-        )
-        .await;
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/sites",
+                Some(json!({"siteName": name})),
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
         assert!(
             body["error"]["message"]
@@ -163,13 +151,13 @@ async fn site_fields_are_validated() {
             "{body}"
         );
     }
-    let (status, body) = send(
-        &app,
-        Method::POST,
-        "/api/v1/sites",
-        Some(json!({"siteName": "good", "policyId": 7})),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/sites",
+            Some(json!({"siteName": "good", "policyId": 7})),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_service_error(&body, "289001");
     let (status, body) = json_of(
@@ -193,27 +181,19 @@ async fn update_and_delete_keep_the_history_readable() {
     )
     .await;
 
-    let (updated, body) = send(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/sites/{SITE1}"),
-        Some(json!({"siteName": "renamed", "policyId": 0})),
-    )
-    .await;
-    let (deleted, deleted_body) = send(
-        &app,
-        Method::DELETE,
-        &format!("/api/v1/sites/{SITE1}"),
-        None,
-    )
-    .await;
-    let (on_deleted, on_error) = send(
-        &app,
-        Method::PUT,
-        &format!("/api/v1/sites/{SITE1}/on"),
-        None,
-    )
-    .await;
+    let (updated, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/sites/{SITE1}"),
+            Some(json!({"siteName": "renamed", "policyId": 0})),
+        )
+        .await;
+    let (deleted, deleted_body) = app
+        .call(Method::DELETE, &format!("/api/v1/sites/{SITE1}"), None)
+        .await;
+    let (on_deleted, on_error) = app
+        .call(Method::PUT, &format!("/api/v1/sites/{SITE1}/on"), None)
+        .await;
     let (refused, refusal) = json_of(
         app.issue_license(
             &token(SITE1, "content-0001", "ClearKey", "u"),
@@ -254,8 +234,8 @@ async fn fairplay_credentials_from_data_uris_are_stored_and_shown_masked() {
     let cert = "data:application/octet-stream;base64,MIIBcert";
     let request = json!({"siteName": "fps_site", "fairPlayCert": {"certFile": cert, "privateKey": "data:;base64,c2VjcmV0LWtleS1ieXRlcw==", "privateEncryptedString": "pass-phrase-1", "secretKey": "ask-secret-1"}});
 
-    let (status, body) = send(&app, Method::POST, "/api/v1/sites", Some(request)).await;
-    let (bad, bad_body) = send(&app, Method::POST, "/api/v1/sites", Some(json!({"siteName": "fps_bad", "fairPlayCert": {"certFile": "ftp://x", "privateKey": "data:,k"}}))).await;
+    let (status, body) = app.call(Method::POST, "/api/v1/sites", Some(request)).await;
+    let (bad, bad_body) = app.call(Method::POST, "/api/v1/sites", Some(json!({"siteName": "fps_bad", "fairPlayCert": {"certFile": "ftp://x", "privateKey": "data:,k"}}))).await;
 
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
@@ -277,24 +257,24 @@ async fn content_keys_are_generated_or_registered_and_shown_only_once() {
     let app = TestApp::spawn().await;
     let path = format!("/api/v1/sites/{SITE1}/contents/movie-42/keys");
 
-    let (generated, generated_body) = send(&app, Method::POST, &path, None).await;
+    let (generated, generated_body) = app.call(Method::POST, &path, None).await;
     let given = json!({"kid": "a06a6f51-8858-47f8-bc52-ad8c5a5a4006", "key": "b537b1141cef8d580f7e8a4efba57b65"});
-    let (registered, registered_body) = send(&app, Method::POST, &path, Some(given.clone())).await;
-    let (again, again_body) = send(&app, Method::POST, &path, Some(given)).await;
-    let (bad, _) = send(
-        &app,
-        Method::POST,
-        &path,
-        Some(json!({"kid": "xyz", "key": "b537b1141cef8d580f7e8a4efba57b65"})),
-    )
-    .await;
-    let (bad_content, _) = send(
-        &app,
-        Method::POST,
-        &format!("/api/v1/sites/{SITE1}/contents/a%20b/keys"),
-        None,
-    )
-    .await;
+    let (registered, registered_body) = app.call(Method::POST, &path, Some(given.clone())).await;
+    let (again, again_body) = app.call(Method::POST, &path, Some(given)).await;
+    let (bad, _) = app
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"kid": "xyz", "key": "b537b1141cef8d580f7e8a4efba57b65"})),
+        )
+        .await;
+    let (bad_content, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/sites/{SITE1}/contents/a%20b/keys"),
+            None,
+        )
+        .await;
     let (_, list) = app.get_json(&path).await;
 
     assert_eq!(generated, StatusCode::OK);
