@@ -654,4 +654,46 @@ mod tests {
             }
         }
     }
+
+    #[tokio::test]
+    async fn every_counter_piece_is_an_index_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!(
+            "sqlite://{}",
+            dir.path().join("plan.db").display()
+        ))
+        .await
+        .unwrap();
+        let filter = HistoryFilter {
+            status: Some(LicenseStatus::Fail),
+            ..HistoryFilter::default()
+        };
+        let pieces = tally::Plan::of(Some(1), Some(100 * tally::BLOCK)).pieces;
+        let mut query = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN ");
+        query.push(history_sql::buckets::<Sqlite>(1, "all", &filter, &pieces).sql());
+        let mut explain = query.build();
+        for piece in &pieces {
+            explain = explain
+                .bind(1_i64)
+                .bind("all")
+                .bind(piece.span)
+                .bind(piece.from)
+                .bind(piece.to)
+                .bind(1_i64);
+        }
+        let rows = explain.fetch_all(&store.pool).await.unwrap();
+        let details: Vec<String> = rows.iter().map(|row| row.get("detail")).collect();
+
+        let searches: Vec<&String> = details
+            .iter()
+            .filter(|detail| detail.contains("license_counts"))
+            .collect();
+        assert_eq!(searches.len(), pieces.len(), "{details:?}");
+        for detail in searches {
+            assert!(
+                detail.contains("SEARCH") && detail.contains("bucket>? AND bucket<?"),
+                "{detail}"
+            );
+        }
+    }
 }
