@@ -14,3 +14,5 @@ pub mod params;
 pub mod policy;
 pub mod site;
 pub mod token;
+pub mod upstream;
+pub mod widevine;

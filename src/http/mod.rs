@@ -52,6 +52,23 @@ pub struct AppState {
     pub http_client: reqwest::Client,
 }
 
+impl AppState {
+    /// Seals `value` as JSON with the master key.
+    pub fn seal_json<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, ApiError> {
+        let json = serde_json::to_vec(value).map_err(|error| ApiError::Internal(error.into()))?;
+        Ok(self.master_key.seal(&json))
+    }
+
+    /// Opens JSON sealed by [`AppState::seal_json`].
+    pub fn open_json<T: serde::de::DeserializeOwned>(&self, sealed: &[u8]) -> Result<T, ApiError> {
+        let json = self
+            .master_key
+            .open(sealed)
+            .map_err(|error| ApiError::Internal(error.into()))?;
+        serde_json::from_slice(&json).map_err(|error| ApiError::Internal(error.into()))
+    }
+}
+
 /// Every route of the service; compare with `shared/spec/API.md`.
 fn routes(state: AppState) -> Router {
     let api = Router::new()
@@ -88,6 +105,10 @@ fn routes(state: AppState) -> Router {
             get(content_keys::list_content_keys).post(content_keys::register_content_key),
         )
         .route("/api/v1/license", post(license::issue_license))
+        .route(
+            "/api/v1/license/fairPlay",
+            get(license::get_fairplay_certificate),
+        )
         .route("/api/v1/license/statistics", get(history::list_history))
         .route(
             "/api/v1/license/statistics/export",
