@@ -10,3 +10,5 @@ mod isolation;
 mod policies;
 mod service;
 mod sites;
+mod upstream;
+mod upstream_double;
