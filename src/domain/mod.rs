@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clearkey;
+pub mod cpix;
 pub mod cursor;
 pub mod device;
 pub mod drm;

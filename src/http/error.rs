@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::domain::cpix::CpixError;
 use crate::domain::drm::DrmType;
 use crate::domain::history::FailReason;
 use crate::domain::params::ParamError;
@@ -83,6 +84,12 @@ pub enum ApiError {
     /// The upstream license server failed or did not answer in time.
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
+    /// The CPIX document cannot be answered; names the fault.
+    #[error("{0}")]
+    InvalidCpix(CpixError),
+    /// No site has the KMS token; the token is never echoed.
+    #[error("no site has this KMS token")]
+    KmsTokenUnknown,
     /// Anything unexpected; the cause goes to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -127,6 +134,8 @@ impl ApiError {
                 (S::BAD_GATEWAY, "289013", "UPSTREAM_TIMEOUT")
             }
             Self::Upstream(_) => (S::BAD_GATEWAY, "289012", "UPSTREAM_FAILED"),
+            Self::InvalidCpix(_) => (S::UNPROCESSABLE_ENTITY, "289014", "INVALID_CPIX_DOCUMENT"),
+            Self::KmsTokenUnknown => (S::NOT_FOUND, "289015", "KMS_TOKEN_NOT_FOUND"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "280000", "EXCEPTION"),
         }
     }

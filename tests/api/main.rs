@@ -2,6 +2,7 @@
 //! database per test.
 
 mod cases;
+mod cpix;
 mod demo;
 mod export;
 mod helpers;

@@ -26,7 +26,6 @@ use crate::domain::clearkey::{self, LicenseRequest, SessionType};
 use crate::domain::device::{DeviceInfo, ReportedDevice};
 use crate::domain::drm::DrmType;
 use crate::domain::history::NewLicenseRecord;
-use crate::domain::ids::ContentKey;
 use crate::domain::site::{Site, SiteStatus};
 use crate::domain::token::{DrmToken, RawToken, ResponseFormat};
 use crate::domain::widevine::{self, ClientInfo};
@@ -152,14 +151,7 @@ async fn clearkey_license(
                 token.content_id
             )));
         };
-        let plain = app
-            .master_key
-            .open(&found.key_sealed)
-            .map_err(|error| ApiError::Internal(error.into()))?;
-        let bytes: [u8; 16] = plain.as_slice().try_into().map_err(|_| {
-            ApiError::Internal(anyhow::anyhow!("stored content key is not 16 bytes"))
-        })?;
-        keys.push((*kid, ContentKey(bytes)));
+        keys.push((*kid, app.open_content_key(found)?));
     }
     Ok(clearkey::license_response(&keys, request.session_type))
 }
