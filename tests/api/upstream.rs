@@ -36,6 +36,20 @@ async fn set_license_servers(app: &TestApp, servers: Value) -> Value {
     body
 }
 
+/// Gives site 1 a Widevine upstream: a double answering `answer`.
+async fn widevine_upstream(app: &TestApp, answer: Answer) -> UpstreamDouble {
+    let upstream = UpstreamDouble::start(answer).await;
+    set_license_servers(app, json!({"widevine": {"url": upstream.url}})).await;
+    upstream
+}
+
+/// The one history record of site 1.
+async fn only_record(app: &TestApp) -> Value {
+    let mut history = app.all_history().await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    history.remove(0)
+}
+
 /// Gives site 1 FairPlay credentials and `upstream` as its key server.
 async fn set_fairplay(app: &TestApp, upstream: &UpstreamDouble) {
     let cert = format!("data:;base64,{}", STANDARD.encode(FPS_CERT));
@@ -58,8 +72,7 @@ fn token_with(drm: &str, format: &str) -> String {
 #[tokio::test]
 async fn wv_01_binary_widevine_challenge_is_passed_through_byte_for_byte() {
     let app = TestApp::spawn().await;
-    let upstream = UpstreamDouble::start(Answer::bytes(&[0x0a, 0x0b, 0x0c, 0x0d, 0xff])).await;
-    set_license_servers(&app, json!({"widevine": {"url": upstream.url}})).await;
+    let upstream = widevine_upstream(&app, Answer::bytes(&[0x0a, 0x0b, 0x0c, 0x0d, 0xff])).await;
     let challenge = hex::decode("08011210fffe80c328000102").unwrap();
 
     let response = app.issue_license_typed(WV_TOKEN, BINARY, challenge).await;
@@ -73,11 +86,10 @@ async fn wv_01_binary_widevine_challenge_is_passed_through_byte_for_byte() {
     let received = upstream.received();
     assert_eq!(received.len(), 1);
     assert_eq!(hex::encode(&received[0].body), "08011210fffe80c328000102");
-    let history = app.all_history().await;
-    assert_eq!(history.len(), 1);
-    assert_eq!(history[0]["drmType"], "Widevine");
-    assert_eq!(history[0]["licenseStatus"], "success");
-    assert_eq!(history[0]["contentId"], "content-0001");
+    let record = only_record(&app).await;
+    assert_eq!(record["drmType"], "Widevine");
+    assert_eq!(record["licenseStatus"], "success");
+    assert_eq!(record["contentId"], "content-0001");
 }
 
 #[tokio::test]
@@ -132,12 +144,14 @@ async fn static_headers_reach_the_upstream_and_only_their_names_are_shown() {
 async fn answers_in_json_format_wrap_the_license_with_the_upstreams_device_details() {
     let app = TestApp::spawn().await;
     let answer = json!({"license": "opaque", "deviceId": "upstream-device-7", "deviceModel": "Pixel-8", "platformName": "PLATFORM_ANDROID"});
-    let upstream = UpstreamDouble::start(Answer {
-        content_type: "application/json",
-        ..Answer::bytes(answer.to_string().as_bytes())
-    })
+    let upstream = widevine_upstream(
+        &app,
+        Answer {
+            content_type: "application/json",
+            ..Answer::bytes(answer.to_string().as_bytes())
+        },
+    )
     .await;
-    set_license_servers(&app, json!({"widevine": {"url": upstream.url}})).await;
 
     let response = app
         .issue_license_typed(
@@ -160,20 +174,23 @@ async fn answers_in_json_format_wrap_the_license_with_the_upstreams_device_detai
     assert_eq!(content["deviceId"], "upstream-device-7");
     assert_eq!(content["deviceModel"], "Pixel-8");
     assert_eq!(content["platformName"], "PLATFORM_ANDROID");
-    let history = app.all_history().await;
-    assert_eq!(history[0]["deviceModel"], "Pixel-8");
-    assert_eq!(history[0]["platformName"], "PLATFORM_ANDROID");
+    assert_eq!(upstream.received()[0].body, [0x08, 0x01, 0xff]);
+    let record = only_record(&app).await;
+    assert_eq!(record["deviceModel"], "Pixel-8");
+    assert_eq!(record["platformName"], "PLATFORM_ANDROID");
 }
 
 #[tokio::test]
 async fn an_upstream_slower_than_the_timeout_gives_a_quick_502_and_a_fail_record() {
     let app = TestApp::spawn_with(|settings| settings.upstream_timeout_ms = 300).await;
-    let upstream = UpstreamDouble::start(Answer {
-        delay: Duration::from_secs(5),
-        ..Answer::bytes(b"too late")
-    })
+    let upstream = widevine_upstream(
+        &app,
+        Answer {
+            delay: Duration::from_secs(5),
+            ..Answer::bytes(b"too late")
+        },
+    )
     .await;
-    set_license_servers(&app, json!({"widevine": {"url": upstream.url}})).await;
 
     let started = Instant::now();
     let response = app
@@ -185,11 +202,11 @@ async fn an_upstream_slower_than_the_timeout_gives_a_quick_502_and_a_fail_record
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_service_error(&body, "289013");
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
-    let history = app.all_history().await;
-    assert_eq!(history.len(), 1);
-    assert_eq!(history[0]["licenseStatus"], "fail");
-    assert_eq!(history[0]["errorCode"], "289013");
-    assert_eq!(history[0]["errorName"], "UPSTREAM_TIMEOUT");
+    assert_eq!(upstream.received().len(), 1);
+    let record = only_record(&app).await;
+    assert_eq!(record["licenseStatus"], "fail");
+    assert_eq!(record["errorCode"], "289013");
+    assert_eq!(record["errorName"], "UPSTREAM_TIMEOUT");
 }
 
 #[tokio::test]
@@ -250,8 +267,7 @@ async fn upstream_errors_and_unreachable_upstreams_give_502_and_fail_records() {
 #[tokio::test]
 async fn widevine_certificate_requests_pass_through_without_a_license_record() {
     let app = TestApp::spawn().await;
-    let upstream = UpstreamDouble::start(Answer::bytes(&[0x08, 0x05, 0x12, 0x00])).await;
-    set_license_servers(&app, json!({"widevine": {"url": upstream.url}})).await;
+    let upstream = widevine_upstream(&app, Answer::bytes(&[0x08, 0x05, 0x12, 0x00])).await;
 
     let response = app
         .issue_license_typed(WV_TOKEN, BINARY, vec![0x08, 0x04])
@@ -332,8 +348,7 @@ fn widevine_license_request(client_info: &[(&str, &str)]) -> Vec<u8> {
 #[tokio::test]
 async fn clear_widevine_client_info_names_the_device_in_history() {
     let app = TestApp::spawn().await;
-    let upstream = UpstreamDouble::start(Answer::bytes(&[0x0a, 0xff])).await;
-    set_license_servers(&app, json!({"widevine": {"url": upstream.url}})).await;
+    let upstream = widevine_upstream(&app, Answer::bytes(&[0x0a, 0xff])).await;
     let challenge = widevine_license_request(&[
         ("company_name", "Google"),
         ("model_name", "ChromeCDM"),
@@ -349,12 +364,9 @@ async fn clear_widevine_client_info_names_the_device_in_history() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(upstream.received()[0].body, challenge);
-    let history = app.all_history().await;
-    assert_eq!(
-        history[0]["deviceModel"],
-        "Google-ChromeCDM-x86-64-4.10.2830.0"
-    );
-    assert_eq!(history[0]["platformName"], "PLATFORM_WINDOWS");
+    let record = only_record(&app).await;
+    assert_eq!(record["deviceModel"], "Google-ChromeCDM-x86-64-4.10.2830.0");
+    assert_eq!(record["platformName"], "PLATFORM_WINDOWS");
 }
 
 #[tokio::test]
@@ -405,9 +417,9 @@ async fn fps_01_form_data_without_spc_is_a_400_naming_the_field() {
     assert_service_error(&body, "289008");
     assert!(body["error"]["message"].as_str().unwrap().contains("'spc'"));
     assert!(upstream.received().is_empty());
-    let history = app.all_history().await;
-    assert_eq!(history[0]["licenseStatus"], "fail");
-    assert_eq!(history[0]["drmType"], "FairPlay");
+    let record = only_record(&app).await;
+    assert_eq!(record["licenseStatus"], "fail");
+    assert_eq!(record["drmType"], "FairPlay");
 }
 
 #[tokio::test]
@@ -440,8 +452,7 @@ async fn the_fairplay_certificate_is_served_and_needs_credentials() {
 #[tokio::test]
 async fn a_site_without_an_upstream_for_the_drm_type_keeps_refusing_it() {
     let app = TestApp::spawn().await;
-    let upstream = UpstreamDouble::start(Answer::bytes(b"never")).await;
-    set_license_servers(&app, json!({"widevine": {"url": upstream.url}})).await;
+    let upstream = widevine_upstream(&app, Answer::bytes(b"never")).await;
 
     let playready = token_with("PlayReady", "ORIGINAL");
     let (status, body) = json_of(app.issue_license_typed(&playready, BINARY, vec![1]).await).await;
