@@ -63,21 +63,12 @@ pub async fn issue_license(
         header_text(&headers, "x-drm-device-id"),
         peer.ip(),
     );
-    let is_widevine = raw.partial().drm_type == Some(DrmType::Widevine);
-    let from_cdm = match is_widevine {
-        true => ClientInfo::from_license_request(&body).map(|info| info.reported()),
-        false => None,
-    };
     let requested_at = app.clock.now_ms();
 
     let outcome = issue(&app, &site, &raw, &headers, &body).await;
 
-    let reported = match &outcome {
-        Ok(issued) => issued.reported.clone(),
-        Err(_) => ReportedDevice::default(),
-    };
-    let device = detected.with_reported(reported.or(from_cdm.unwrap_or_default()));
-    if is_widevine && widevine::is_certificate_request(&body) {
+    let device = reported_device(detected, &raw, &body, &outcome);
+    if is_certificate_request(&raw, &body) {
         tracing::debug!(site.id = %site.site_id, "service certificate request, not recorded");
     } else {
         let record = history_record(&site, &raw, &outcome, &device, requested_at);
@@ -86,6 +77,33 @@ pub async fn issue_license(
     }
     let issued = outcome?;
     Ok(respond(issued, &device))
+}
+
+/// The detected device, corrected by what the upstream's answer and, for
+/// Widevine, the CDM's clear client info report, in that order of trust.
+fn reported_device(
+    detected: DeviceInfo,
+    raw: &RawToken,
+    body: &[u8],
+    outcome: &Result<Issued, ApiError>,
+) -> DeviceInfo {
+    let from_upstream = outcome
+        .as_ref()
+        .map(|issued| issued.reported.clone())
+        .unwrap_or_default();
+    let from_cdm = match raw.partial().drm_type {
+        Some(DrmType::Widevine) => ClientInfo::from_license_request(body)
+            .map(|info| info.reported())
+            .unwrap_or_default(),
+        _ => ReportedDevice::default(),
+    };
+    detected.with_reported(from_upstream.or(from_cdm))
+}
+
+/// A Widevine service-certificate request issues no license, so it
+/// writes no history record.
+fn is_certificate_request(raw: &RawToken, body: &[u8]) -> bool {
+    raw.partial().drm_type == Some(DrmType::Widevine) && widevine::is_certificate_request(body)
 }
 
 async fn issue(
