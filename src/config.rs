@@ -44,6 +44,9 @@ pub struct Settings {
     /// read for a license request; 0 reads them every time. Changes made on
     /// another node sharing the database apply within this time.
     pub lookup_cache_ms: u64,
+    /// Longest wait, in ms, for an upstream license server to answer in
+    /// full; past it the license request fails with a 502.
+    pub upstream_timeout_ms: u64,
     /// Log filter in `tracing` syntax (e.g. `info,multidrm=debug`).
     pub log: String,
     /// Serve the playback demo page at `/demo` (never on a public address:
@@ -68,6 +71,7 @@ impl Default for Settings {
             history_batch_size: 512,
             history_retention_days: 0,
             lookup_cache_ms: 1000,
+            upstream_timeout_ms: 5000,
             log: "info".to_owned(),
             demo: false,
             demo_access_key: String::new(),
@@ -105,6 +109,9 @@ impl Settings {
         }
         if self.history_batch_size == 0 {
             bail!("MULTIDRM_HISTORY_BATCH_SIZE must be at least 1");
+        }
+        if self.upstream_timeout_ms == 0 {
+            bail!("MULTIDRM_UPSTREAM_TIMEOUT_MS must be at least 1");
         }
         if self.demo && self.demo_access_key.is_empty() {
             bail!(
@@ -188,6 +195,18 @@ mod tests {
         let error = settings.validate().unwrap_err().to_string();
 
         assert!(error.contains("MULTIDRM_HISTORY_TIME_ZONE"), "{error}");
+    }
+
+    #[test]
+    fn a_zero_upstream_timeout_names_the_variable() {
+        let settings = Settings {
+            upstream_timeout_ms: 0,
+            ..Settings::default()
+        };
+
+        let error = settings.validate().unwrap_err().to_string();
+
+        assert!(error.contains("MULTIDRM_UPSTREAM_TIMEOUT_MS"), "{error}");
     }
 
     #[test]

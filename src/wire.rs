@@ -8,6 +8,7 @@ use crate::domain::drm::DrmType;
 use crate::domain::fairplay::FairPlayCertInput;
 use crate::domain::history::{format_created_time, LicenseRecord};
 use crate::domain::policy::{DrmPolicyConfig, Policy, PolicyStatus};
+use crate::domain::upstream::{LicenseServers, LicenseServersInput, Upstream};
 
 /// `{"success": true, "content": ..., "total": ...}`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -67,6 +68,9 @@ pub struct SiteRequest {
     pub policy_id: i64,
     /// FairPlay credentials; unchanged on update when absent.
     pub fair_play_cert: Option<FairPlayCertInput>,
+    /// Upstream license servers [extension]; replaced whole when given,
+    /// unchanged on update when absent.
+    pub license_servers: Option<LicenseServersInput>,
 }
 
 /// A site as the API shows it.
@@ -92,6 +96,9 @@ pub struct SiteView {
     pub kms_token: Option<String>,
     /// FairPlay credentials, secrets masked.
     pub fair_play_cert: Option<FairPlayCertView>,
+    /// Upstream license servers [extension], header values left out.
+    #[serde(default)]
+    pub license_servers: Option<LicenseServersView>,
     /// Current month's activity.
     pub statistics: StatisticsView,
     /// Creation time, epoch ms.
@@ -110,6 +117,48 @@ pub struct FairPlayCertView {
     pub private_encrypted_string: String,
     /// Masked.
     pub secret_key: String,
+}
+
+/// A site's upstream license servers as the API shows them [extension].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LicenseServersView {
+    /// Widevine license server.
+    pub widevine: Option<UpstreamView>,
+    /// PlayReady license server.
+    pub playready: Option<UpstreamView>,
+    /// FairPlay key server.
+    pub fairplay: Option<UpstreamView>,
+}
+
+/// One upstream license server: the URL and only the names of its static
+/// headers, whose values may be credentials.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamView {
+    /// Where CDM messages go.
+    pub url: String,
+    /// Names of the static headers sent along.
+    pub header_names: Vec<String>,
+}
+
+impl From<&LicenseServers> for LicenseServersView {
+    fn from(servers: &LicenseServers) -> Self {
+        let view = |drm| servers.get(drm).map(UpstreamView::from);
+        Self {
+            widevine: view(DrmType::Widevine),
+            playready: view(DrmType::PlayReady),
+            fairplay: view(DrmType::FairPlay),
+        }
+    }
+}
+
+impl From<&Upstream> for UpstreamView {
+    fn from(upstream: &Upstream) -> Self {
+        Self {
+            url: upstream.url.clone(),
+            header_names: upstream.headers.keys().cloned().collect(),
+        }
+    }
 }
 
 /// A site's activity in the current month.

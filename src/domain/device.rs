@@ -1,7 +1,8 @@
 //! Device fields of a history record (spec section 7) worked out from what
 //! the player sends: `platformName` and `deviceModel` from the User-Agent
 //! (parsed by the `woothee` crate), `deviceId` from the player's header or
-//! a hash of the User-Agent and client address.
+//! a hash of the User-Agent and client address. What the CDM or the
+//! upstream license server reports replaces the guesses.
 
 use std::net::IpAddr;
 
@@ -138,6 +139,65 @@ impl DeviceInfo {
     }
 }
 
+/// Device details a CDM's message or an upstream's answer reports; each
+/// one present replaces what the headers suggested.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReportedDevice {
+    /// Device id.
+    pub device_id: Option<String>,
+    /// Device model.
+    pub device_model: Option<String>,
+    /// Platform.
+    pub platform: Option<Platform>,
+}
+
+impl ReportedDevice {
+    /// Reads `deviceId`, `deviceModel` and `platformName` from a JSON
+    /// answer, at the top or inside `content` (the service's own JSON
+    /// shape); nothing when the answer is not JSON.
+    pub fn from_json_answer(body: &[u8]) -> Self {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(body) else {
+            return Self::default();
+        };
+        let fields = match object.get("content") {
+            Some(serde_json::Value::Object(content)) => content,
+            _ => &object,
+        };
+        let text = |name: &str| {
+            fields
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|value| !value.is_empty() && value.len() <= MAX_DEVICE_ID_LEN)
+                .map(str::to_owned)
+        };
+        Self {
+            device_id: text("deviceId"),
+            device_model: text("deviceModel"),
+            platform: text("platformName").and_then(|name| Platform::from_name(&name)),
+        }
+    }
+
+    /// Fills the gaps of `self` from `other`.
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            device_id: self.device_id.or(other.device_id),
+            device_model: self.device_model.or(other.device_model),
+            platform: self.platform.or(other.platform),
+        }
+    }
+}
+
+impl DeviceInfo {
+    /// Takes every field `reported` holds in place of the detected one.
+    pub fn with_reported(self, reported: ReportedDevice) -> Self {
+        Self {
+            device_id: reported.device_id.unwrap_or(self.device_id),
+            device_model: reported.device_model.unwrap_or(self.device_model),
+            platform: reported.platform.unwrap_or(self.platform),
+        }
+    }
+}
+
 fn describe_user_agent(user_agent: &str) -> (Platform, String) {
     // Headless Chromium is Chrome; woothee only knows the desktop token.
     let normalised = user_agent.replace("HeadlessChrome/", "Chrome/");
@@ -257,5 +317,27 @@ mod tests {
         assert_eq!(from_header.device_id, "device-42");
         assert_eq!(derived.device_id, hex::encode(Md5::digest("ua\n127.0.0.1")));
         assert_ne!(derived.device_id, other_address.device_id);
+    }
+
+    #[test]
+    fn reported_details_replace_detected_ones() {
+        let detected = DeviceInfo::detect(Some("curl/8.0"), Some("device-42"), LOCAL);
+        let answer =
+            br#"{"content": {"deviceModel": "Pixel-8", "platformName": "PLATFORM_ANDROID"}}"#;
+
+        let reported = ReportedDevice::from_json_answer(answer).or(ReportedDevice {
+            device_model: Some("from-cdm".to_owned()),
+            platform: Some(Platform::Linux),
+            ..ReportedDevice::default()
+        });
+        let info = detected.with_reported(reported);
+
+        assert_eq!(info.device_model, "Pixel-8");
+        assert_eq!(info.platform, Platform::Android);
+        assert_eq!(info.device_id, "device-42");
+        assert_eq!(
+            ReportedDevice::from_json_answer(&[0xff, 0x00]),
+            ReportedDevice::default()
+        );
     }
 }

@@ -1,12 +1,16 @@
 //! A site's FairPlay credentials. File fields (`certFile`, `privateKey`)
 //! take an `http(s)://` URL, fetched once at most 64 KiB, or a `data:` URI;
-//! the resolved bytes are what the store keeps, sealed.
+//! the resolved bytes are what the store keeps, sealed. Also the reading
+//! of a player's SPC, which arrives raw or as `spc=` form data.
 
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+
+use super::ids::decode_any_base64;
+use super::upstream::{read_capped, CapError};
 
 /// Largest credential file accepted.
 pub const MAX_FILE_BYTES: usize = 64 * 1024;
@@ -95,23 +99,88 @@ async fn read_file(
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
-    let mut response = client
+    let response = client
         .get(url)
         .timeout(FETCH_TIMEOUT)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|error| format!("could not be fetched ({})", error.without_url()))?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    read_capped(response, MAX_FILE_BYTES)
         .await
-        .map_err(|_| "download was interrupted".to_owned())?
-    {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() > MAX_FILE_BYTES {
-            return Err(format!("is larger than {MAX_FILE_BYTES} bytes"));
-        }
+        .map_err(|error| match error {
+            CapError::TooLarge => format!("is larger than {MAX_FILE_BYTES} bytes"),
+            CapError::Broken(_) => "download was interrupted".to_owned(),
+        })
+}
+
+/// Why a FairPlay license request body holds no SPC.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpcError {
+    /// Form data without an `spc` field.
+    #[error("the form body has no 'spc' field")]
+    MissingField,
+    /// The `spc` field is not base64.
+    #[error("the 'spc' field is not base64")]
+    NotBase64,
+    /// Nothing was sent.
+    #[error("the body holds no SPC")]
+    Empty,
+}
+
+/// The SPC bytes of a FairPlay license request: the raw body, or the
+/// base64 `spc` field of form data in either alphabet, padded or not.
+pub fn read_spc(content_type: Option<&str>, body: &[u8]) -> Result<Vec<u8>, SpcError> {
+    let is_form = content_type.is_some_and(|value| {
+        value
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
+    let spc = if is_form {
+        let (_, value) = form_urlencoded::parse(body)
+            .find(|(name, _)| name == "spc")
+            .ok_or(SpcError::MissingField)?;
+        // A '+' sent unescaped reads as a space after form decoding; a
+        // space never belongs in base64, so it can only have been a '+'.
+        decode_any_base64(&value.replace(' ', "+")).ok_or(SpcError::NotBase64)?
+    } else {
+        body.to_vec()
+    };
+    if spc.is_empty() {
+        return Err(SpcError::Empty);
     }
-    Ok(bytes)
+    Ok(spc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+    const SPC: [u8; 7] = [0xfb, 0xef, 0xff, 0x00, 0x10, 0x7e, 0x3f];
+
+    #[test]
+    fn every_spc_encoding_gives_the_same_bytes() {
+        for body in [
+            "spc=%2B%2B%2F%2FABB%2BPw%3D%3D",
+            "spc=--__ABB-Pw",
+            "spc=++//ABB+Pw==",
+        ] {
+            assert_eq!(read_spc(FORM, body.as_bytes()).unwrap(), SPC, "{body}");
+        }
+        assert_eq!(
+            read_spc(Some("application/octet-stream"), &SPC).unwrap(),
+            SPC
+        );
+    }
+
+    #[test]
+    fn form_data_without_spc_is_refused() {
+        assert_eq!(
+            read_spc(FORM, b"assetId=content-0001"),
+            Err(SpcError::MissingField)
+        );
+        assert_eq!(read_spc(FORM, b"spc=%%%"), Err(SpcError::NotBase64));
+        assert_eq!(read_spc(None, b""), Err(SpcError::Empty));
+    }
 }

@@ -91,6 +91,12 @@ pub fn generate_kms_token() -> String {
     random_alphanumeric(32)
 }
 
+/// The SHA-256 of a KMS token, by which the store finds its site.
+pub fn kms_token_digest(token: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).into()
+}
+
 fn random_alphanumeric(len: usize) -> String {
     rand::thread_rng()
         .sample_iter(Alphanumeric)

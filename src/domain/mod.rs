@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clearkey;
+pub mod cpix;
 pub mod cursor;
 pub mod device;
 pub mod drm;
@@ -14,3 +15,5 @@ pub mod params;
 pub mod policy;
 pub mod site;
 pub mod token;
+pub mod upstream;
+pub mod widevine;

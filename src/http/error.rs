@@ -8,9 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::domain::cpix::CpixError;
 use crate::domain::drm::DrmType;
 use crate::domain::history::FailReason;
 use crate::domain::params::ParamError;
+use crate::domain::upstream::UpstreamError;
 use crate::store::{StoreError, WriteError};
 
 /// Every way a request can fail.
@@ -79,6 +81,15 @@ pub enum ApiError {
     /// No upstream license server is configured for the DRM type.
     #[error("no upstream license server is configured for {0} on this site")]
     UpstreamNotConfigured(DrmType),
+    /// The upstream license server failed or did not answer in time.
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    /// The CPIX document cannot be answered; names the fault.
+    #[error("{0}")]
+    InvalidCpix(CpixError),
+    /// No site has the KMS token; the token is never echoed.
+    #[error("no site has this KMS token")]
+    KmsTokenUnknown,
     /// Anything unexpected; the cause goes to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -119,6 +130,12 @@ impl ApiError {
             Self::ContentKeyExists(_) => (S::CONFLICT, "289007", "CONTENT_KEY_EXISTS"),
             Self::InvalidLicenseRequest(_) => (S::BAD_REQUEST, "289008", "INVALID_LICENSE_REQUEST"),
             Self::UpstreamNotConfigured(_) => (S::CONFLICT, "289010", "UPSTREAM_NOT_CONFIGURED"),
+            Self::Upstream(UpstreamError::Timeout(..)) => {
+                (S::BAD_GATEWAY, "289013", "UPSTREAM_TIMEOUT")
+            }
+            Self::Upstream(_) => (S::BAD_GATEWAY, "289012", "UPSTREAM_FAILED"),
+            Self::InvalidCpix(_) => (S::UNPROCESSABLE_ENTITY, "289014", "INVALID_CPIX_DOCUMENT"),
+            Self::KmsTokenUnknown => (S::NOT_FOUND, "289015", "KMS_TOKEN_NOT_FOUND"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "280000", "EXCEPTION"),
         }
     }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod content_keys;
+mod cpix;
 mod demo;
 pub mod error;
 mod export;
@@ -27,8 +28,9 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::ids::ContentKey;
 use crate::secrets::MasterKey;
-use crate::store::{HistoryWriter, SharedStore};
+use crate::store::{HistoryWriter, SharedStore, StoredContentKey};
 
 pub use auth::SigningTarget;
 pub use error::ApiError;
@@ -50,6 +52,35 @@ pub struct AppState {
     pub time_zone: Tz,
     /// Client for fetching FairPlay credential files.
     pub http_client: reqwest::Client,
+}
+
+impl AppState {
+    /// Seals `value` as JSON with the master key.
+    pub fn seal_json<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, ApiError> {
+        let json = serde_json::to_vec(value).map_err(|error| ApiError::Internal(error.into()))?;
+        Ok(self.master_key.seal(&json))
+    }
+
+    /// Opens a stored content key.
+    pub fn open_content_key(&self, stored: &StoredContentKey) -> Result<ContentKey, ApiError> {
+        let plain = self
+            .master_key
+            .open(&stored.key_sealed)
+            .map_err(|error| ApiError::Internal(error.into()))?;
+        let bytes: [u8; 16] = plain.as_slice().try_into().map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!("stored content key is not 16 bytes"))
+        })?;
+        Ok(ContentKey(bytes))
+    }
+
+    /// Opens JSON sealed by [`AppState::seal_json`].
+    pub fn open_json<T: serde::de::DeserializeOwned>(&self, sealed: &[u8]) -> Result<T, ApiError> {
+        let json = self
+            .master_key
+            .open(sealed)
+            .map_err(|error| ApiError::Internal(error.into()))?;
+        serde_json::from_slice(&json).map_err(|error| ApiError::Internal(error.into()))
+    }
 }
 
 /// Every route of the service; compare with `shared/spec/API.md`.
@@ -88,6 +119,10 @@ fn routes(state: AppState) -> Router {
             get(content_keys::list_content_keys).post(content_keys::register_content_key),
         )
         .route("/api/v1/license", post(license::issue_license))
+        .route(
+            "/api/v1/license/fairPlay",
+            get(license::get_fairplay_certificate),
+        )
         .route("/api/v1/license/statistics", get(history::list_history))
         .route(
             "/api/v1/license/statistics/export",
@@ -98,8 +133,12 @@ fn routes(state: AppState) -> Router {
             auth::verify_signature,
         ));
 
+    // The KMS token in the path authenticates key exchange (see `cpix`).
+    let key_exchange = Router::new().route("/api/v1/cpix/{kms_token}", post(cpix::exchange_keys));
+
     Router::new()
         .merge(api)
+        .merge(key_exchange)
         .merge(demo_routes(&state.settings))
         .route("/healthz", get(health::health))
         .fallback(route_not_found)

@@ -7,14 +7,20 @@ use chrono::{Datelike, TimeZone};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
+use super::license::license_servers;
 use super::policies::{applicable_policy, find_policy};
 use super::AppState;
+use crate::domain::drm::DrmType;
 use crate::domain::fairplay::{FairPlayCertInput, FairPlayCredentials};
 use crate::domain::ids::{generate_kms_token, SiteId};
 use crate::domain::params::{Page, QueryParams, TimeRange};
 use crate::domain::site::{Site, SiteName, SiteStatus};
+use crate::domain::upstream::{LicenseServers, LicenseServersInput};
 use crate::store::NewSite;
-use crate::wire::{Envelope, FairPlayCertView, SiteLogItem, SiteRequest, SiteView, StatisticsView};
+use crate::wire::{
+    Envelope, FairPlayCertView, LicenseServersView, SiteLogItem, SiteRequest, SiteView,
+    StatisticsView,
+};
 
 const MASK: &str = "********";
 
@@ -43,6 +49,7 @@ pub async fn create_site(
     let name = site_name(&request.site_name)?;
     let policy = applicable_policy(&app, &caller, request.policy_id).await?;
     let fairplay = seal_fairplay(&app, request.fair_play_cert).await?;
+    let servers = request.license_servers.map(checked_servers).transpose()?;
     let now = app.clock.now_ms();
     let new_site = NewSite {
         site_id: SiteId::generate(now).to_string(),
@@ -53,16 +60,24 @@ pub async fn create_site(
         fairplay_sealed: fairplay,
         created_at: now,
     };
-    let event = format!(
+    let mut event = format!(
         "site created as {} with policy {} by {}",
         name.as_str(),
         policy.name(),
         caller.access_key
     );
+    if let Some(servers) = &servers {
+        event.push_str(&servers_changed(servers));
+    }
     let site = app
         .store
         .insert_site_logged(&new_site, &caller.audit(&event, now))
         .await?;
+    if let Some(servers) = &servers {
+        app.store
+            .save_license_servers(site.pk, &app.seal_json(servers)?)
+            .await?;
+    }
     tracing::info!(site.id = %site.site_id, "site created");
     Ok(Json(Envelope::one(site_view(&app, &site, true).await?)))
 }
@@ -91,6 +106,7 @@ pub async fn update_site(
     if let Some(sealed) = seal_fairplay(&app, request.fair_play_cert).await? {
         site.fairplay_sealed = Some(sealed);
     }
+    let servers = request.license_servers.map(checked_servers).transpose()?;
     site.name = name.as_str().to_owned();
     site.policy_id = policy.id;
     let mut event = format!(
@@ -101,6 +117,12 @@ pub async fn update_site(
     );
     if credentials_changed {
         event.push_str("; FairPlay credentials changed");
+    }
+    if let Some(servers) = &servers {
+        event.push_str(&servers_changed(servers));
+        app.store
+            .save_license_servers(site.pk, &app.seal_json(servers)?)
+            .await?;
     }
     app.store
         .update_site(&site, &caller.audit(&event, app.clock.now_ms()))
@@ -223,9 +245,27 @@ async fn seal_fairplay(
         .resolve(&app.http_client)
         .await
         .map_err(|error| ApiError::InvalidParameter(error.to_string()))?;
-    let json =
-        serde_json::to_vec(&credentials).map_err(|error| ApiError::Internal(error.into()))?;
-    Ok(Some(app.master_key.seal(&json)))
+    app.seal_json(&credentials).map(Some)
+}
+
+fn checked_servers(input: LicenseServersInput) -> Result<LicenseServers, ApiError> {
+    input
+        .validate()
+        .map_err(|error| ApiError::InvalidParameter(error.to_string()))
+}
+
+/// The site log's words for new license servers: DRM types only, since
+/// URLs and headers may carry credentials.
+fn servers_changed(servers: &LicenseServers) -> String {
+    let names: Vec<&str> = servers
+        .configured()
+        .into_iter()
+        .map(DrmType::name)
+        .collect();
+    match names.is_empty() {
+        true => "; license servers removed".to_owned(),
+        false => format!("; license servers set for {}", names.join(", ")),
+    }
 }
 
 async fn site_view(app: &AppState, site: &Site, detail: bool) -> Result<SiteView, ApiError> {
@@ -240,12 +280,7 @@ async fn site_view(app: &AppState, site: &Site, detail: bool) -> Result<SiteView
     };
     let fair_play_cert = match &site.fairplay_sealed {
         Some(sealed) => {
-            let json = app
-                .master_key
-                .open(sealed)
-                .map_err(|error| ApiError::Internal(error.into()))?;
-            let credentials: FairPlayCredentials =
-                serde_json::from_slice(&json).map_err(|error| ApiError::Internal(error.into()))?;
+            let credentials: FairPlayCredentials = app.open_json(sealed)?;
             Some(FairPlayCertView {
                 cert_file: credentials.cert_file_source,
                 private_key: MASK.to_owned(),
@@ -255,6 +290,9 @@ async fn site_view(app: &AppState, site: &Site, detail: bool) -> Result<SiteView
         }
         None => None,
     };
+    let servers = license_servers(app, site).await?;
+    let license_servers =
+        (!servers.configured().is_empty()).then(|| LicenseServersView::from(&servers));
     Ok(SiteView {
         disabled: site.status == SiteStatus::Deleted,
         site_id: site.site_id.clone(),
@@ -265,6 +303,7 @@ async fn site_view(app: &AppState, site: &Site, detail: bool) -> Result<SiteView
         policy_name: policy.name().to_owned(),
         kms_token,
         fair_play_cert,
+        license_servers,
         statistics: StatisticsView {
             monthly_active_users: statistics.monthly_active_users,
             monthly_active_devices: statistics.monthly_active_devices,

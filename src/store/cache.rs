@@ -223,6 +223,26 @@ impl Store for CachedStore {
             .await
     }
 
+    async fn find_license_servers(&self, site_pk: i64) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.find_license_servers(site_pk).await
+    }
+
+    async fn save_license_servers(&self, site_pk: i64, sealed: &[u8]) -> StoreResult<()> {
+        self.inner.save_license_servers(site_pk, sealed).await
+    }
+
+    async fn find_kms_token_owner(&self, digest: &[u8]) -> StoreResult<Option<(i64, String)>> {
+        self.inner.find_kms_token_owner(digest).await
+    }
+
+    async fn list_unindexed_kms_tokens(&self) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        self.inner.list_unindexed_kms_tokens().await
+    }
+
+    async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()> {
+        self.inner.index_kms_token(site_pk, digest).await
+    }
+
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {
         self.inner.site_statistics(site_pk, since_ms).await
     }

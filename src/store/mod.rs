@@ -7,6 +7,7 @@ mod history_sql;
 mod partitions;
 mod policies_sql;
 mod postgres;
+mod sites_sql;
 mod sqlite;
 mod tally;
 mod walk;
@@ -183,6 +184,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(Vec<SiteEvent>, i64)>;
     /// Licenses issued by a site since `since_ms`.
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics>;
+    /// A site's upstream license servers as sealed JSON, when it has any.
+    async fn find_license_servers(&self, site_pk: i64) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores or replaces a site's sealed upstream license servers.
+    async fn save_license_servers(&self, site_pk: i64, sealed: &[u8]) -> StoreResult<()>;
+    /// Account and public id of the site whose KMS token has SHA-256 `digest`.
+    async fn find_kms_token_owner(&self, digest: &[u8]) -> StoreResult<Option<(i64, String)>>;
+    /// Internal key and sealed KMS token of every site whose token has no
+    /// digest stored yet.
+    async fn list_unindexed_kms_tokens(&self) -> StoreResult<Vec<(i64, Vec<u8>)>>;
+    /// Stores the SHA-256 digest of a site's KMS token.
+    async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()>;
 
     /// Creates a custom policy of `account_id` and its first log entry.
     async fn insert_policy(

@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::partitions::{Month, Partitions};
 use super::policies_sql::Sql;
+use super::sites_sql::SiteSql;
 use super::tally::{self, Counted};
 use super::{
     history_sql, status_from_code, AccessKeyRecord, AuditEntry, NewSite, Store, StoreError,
@@ -423,6 +424,26 @@ impl Store for PostgresStore {
         page: Page,
     ) -> StoreResult<(Vec<PolicyEvent>, i64)> {
         Sql::list_policy_events(&self.pool, account_id, policy_id, range, page).await
+    }
+
+    async fn find_license_servers(&self, site_pk: i64) -> StoreResult<Option<Vec<u8>>> {
+        SiteSql::<Postgres>::find_license_servers(&self.pool, site_pk).await
+    }
+
+    async fn save_license_servers(&self, site_pk: i64, sealed: &[u8]) -> StoreResult<()> {
+        SiteSql::<Postgres>::save_license_servers(&self.pool, site_pk, sealed).await
+    }
+
+    async fn find_kms_token_owner(&self, digest: &[u8]) -> StoreResult<Option<(i64, String)>> {
+        SiteSql::<Postgres>::find_kms_token_owner(&self.pool, digest).await
+    }
+
+    async fn list_unindexed_kms_tokens(&self) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        SiteSql::<Postgres>::list_unindexed_kms_tokens(&self.pool).await
+    }
+
+    async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()> {
+        SiteSql::<Postgres>::index_kms_token(&self.pool, site_pk, digest).await
     }
 
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {

@@ -1,8 +1,8 @@
 //! One test per case in `shared/cases/` (its id in the name), variants
 //! included; `sig-06` searches the server's logs and so lives in
 //! `tests/secret_logs.rs` with a process-wide log capture. Cases about
-//! upstream license servers (`fps-01`, `wv-01`) belong to the upstream
-//! work and are tested there.
+//! upstream license servers (`fps-01`, `wv-01`) need upstream doubles and
+//! live in `upstream.rs`.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -251,16 +251,27 @@ impl TestApp {
             .await
     }
 
-    /// `POST /api/v1/license` as account 1 with a token and body.
+    /// `POST /api/v1/license` as account 1 with a token and JSON body.
     pub async fn issue_license(
         &self,
         token: &str,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::Response {
+        self.issue_license_typed(token, "application/json", body)
+            .await
+    }
+
+    /// `POST /api/v1/license` as account 1 with a body of `content_type`.
+    pub async fn issue_license_typed(
+        &self,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         self.signed(Method::POST, "/api/v1/license")
             .header("x-drm-token", token)
             .header("origin", ORIGIN)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
             .body(body)
             .send()

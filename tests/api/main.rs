@@ -2,6 +2,7 @@
 //! database per test.
 
 mod cases;
+mod cpix;
 mod demo;
 mod export;
 mod helpers;
@@ -10,3 +11,5 @@ mod isolation;
 mod policies;
 mod service;
 mod sites;
+mod upstream;
+mod upstream_double;

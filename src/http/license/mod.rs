@@ -1,6 +1,12 @@
 //! `POST /api/v1/license` (spec section 6). The token names the site; from
 //! then on the request is attributable, so whatever happens writes exactly
-//! one history record, committed before the response leaves.
+//! one history record, committed before the response leaves; the one
+//! exception is a Widevine service-certificate request, which issues no
+//! license. ClearKey is answered here; Widevine, PlayReady and FairPlay go
+//! to the site's upstream license server (`upstream`).
+
+mod fairplay;
+mod upstream;
 
 use std::net::SocketAddr;
 
@@ -17,19 +23,24 @@ use super::extract::{Caller, RawBody};
 use super::policies::find_policy;
 use super::AppState;
 use crate::domain::clearkey::{self, LicenseRequest, SessionType};
-use crate::domain::device::DeviceInfo;
+use crate::domain::device::{DeviceInfo, ReportedDevice};
 use crate::domain::drm::DrmType;
 use crate::domain::history::NewLicenseRecord;
-use crate::domain::ids::ContentKey;
 use crate::domain::site::{Site, SiteStatus};
 use crate::domain::token::{DrmToken, RawToken, ResponseFormat};
+use crate::domain::widevine::{self, ClientInfo};
 use crate::wire::{Envelope, LicenseJsonView};
+
+pub use fairplay::get_fairplay_certificate;
+pub use upstream::license_servers;
 
 /// A license ready to send.
 struct Issued {
     token: DrmToken,
     body: Vec<u8>,
-    content_type: &'static str,
+    content_type: String,
+    /// What the upstream's answer says about the device.
+    reported: ReportedDevice,
 }
 
 /// Issues (or refuses) a license and records the outcome.
@@ -47,26 +58,59 @@ pub async fn issue_license(
         .find_site(caller.account_id, &raw.site_id)
         .await?
         .ok_or_else(|| ApiError::SiteNotFound(raw.site_id.clone()))?;
-    let device = DeviceInfo::detect(
+    let detected = DeviceInfo::detect(
         header_text(&headers, "user-agent"),
         header_text(&headers, "x-drm-device-id"),
         peer.ip(),
     );
     let requested_at = app.clock.now_ms();
 
-    let outcome = issue(&app, &site, &raw, &body).await;
+    let outcome = issue(&app, &site, &raw, &headers, &body).await;
 
-    let record = history_record(&site, &raw, &outcome, &device, requested_at);
-    app.writer.record(record).await?;
-    log_outcome(&site, &raw, &outcome);
+    let device = reported_device(detected, &raw, &body, &outcome);
+    if is_certificate_request(&raw, &body) {
+        tracing::debug!(site.id = %site.site_id, "service certificate request, not recorded");
+    } else {
+        let record = history_record(&site, &raw, &outcome, &device, requested_at);
+        app.writer.record(record).await?;
+        log_outcome(&site, &raw, &outcome);
+    }
     let issued = outcome?;
     Ok(respond(issued, &device))
+}
+
+/// The detected device, corrected by what the upstream's answer and, for
+/// Widevine, the CDM's clear client info report, in that order of trust.
+fn reported_device(
+    detected: DeviceInfo,
+    raw: &RawToken,
+    body: &[u8],
+    outcome: &Result<Issued, ApiError>,
+) -> DeviceInfo {
+    let from_upstream = outcome
+        .as_ref()
+        .map(|issued| issued.reported.clone())
+        .unwrap_or_default();
+    let from_cdm = match raw.partial().drm_type {
+        Some(DrmType::Widevine) => ClientInfo::from_license_request(body)
+            .map(|info| info.reported())
+            .unwrap_or_default(),
+        _ => ReportedDevice::default(),
+    };
+    detected.with_reported(from_upstream.or(from_cdm))
+}
+
+/// A Widevine service-certificate request issues no license, so it
+/// writes no history record.
+fn is_certificate_request(raw: &RawToken, body: &[u8]) -> bool {
+    raw.partial().drm_type == Some(DrmType::Widevine) && widevine::is_certificate_request(body)
 }
 
 async fn issue(
     app: &AppState,
     site: &Site,
     raw: &RawToken,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Issued, ApiError> {
     let token = raw
@@ -93,13 +137,14 @@ async fn issue(
             Ok(Issued {
                 token,
                 body,
-                content_type: "application/json",
+                content_type: "application/json".to_owned(),
+                reported: ReportedDevice::default(),
             })
         }
         DrmType::FairPlay if site.fairplay_sealed.is_none() => {
             Err(ApiError::FairPlayCertIncomplete(site.site_id.clone()))
         }
-        other => Err(ApiError::UpstreamNotConfigured(other)),
+        _ => upstream::forward(app, site, token, headers, body).await,
     }
 }
 
@@ -124,14 +169,7 @@ async fn clearkey_license(
                 token.content_id
             )));
         };
-        let plain = app
-            .master_key
-            .open(&found.key_sealed)
-            .map_err(|error| ApiError::Internal(error.into()))?;
-        let bytes: [u8; 16] = plain.as_slice().try_into().map_err(|_| {
-            ApiError::Internal(anyhow::anyhow!("stored content key is not 16 bytes"))
-        })?;
-        keys.push((*kid, ContentKey(bytes)));
+        keys.push((*kid, app.open_content_key(found)?));
     }
     Ok(clearkey::license_response(&keys, request.session_type))
 }
