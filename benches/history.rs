@@ -92,45 +92,62 @@ async fn main() {
 
     let site = SITES[0];
     let day = 86_400_000;
-    let mix = [
+    let within = |from: i64| move |i: usize| record_time(i, records, now) >= from;
+    // Each query with the test its matching records pass, so that every
+    // answer's total is checked against the generated data.
+    type Matches = Box<dyn Fn(usize) -> bool>;
+    let mix: [(&str, String, Matches); 12] = [
         (
             "no filter, page 1, size 100",
             format!("siteId={site}&pageSize=100"),
+            Box::new(|_| true),
         ),
         (
             "no filter, page 1000, size 100",
             format!("siteId={site}&pageSize=100&pageNo=1000"),
+            Box::new(|_| true),
         ),
         (
             "contentId",
             format!("siteId={site}&searchCondition=contentId&searchKeyword=content-00042"),
+            Box::new(|i| i % 1000 == 42),
         ),
         (
             "drmType",
             format!("siteId={site}&searchCondition=drmType&searchKeyword=Widevine"),
+            Box::new(|i| i % 4 == 0),
         ),
         (
             "userId",
             format!("siteId={site}&searchCondition=userId&searchKeyword=user-77"),
+            Box::new(|i| i % 5000 == 77),
         ),
         (
             "deviceId",
             format!("siteId={site}&searchCondition=deviceId&searchKeyword=device-123"),
+            Box::new(|i| i % 20_000 == 123),
         ),
         (
             "deviceModel",
             format!(
                 "siteId={site}&searchCondition=deviceModel&searchKeyword=Chrome-Android-ARM64-131"
             ),
+            Box::new(|i| i % 3 == 1),
         ),
-        ("status=fail", format!("siteId={site}&status=fail")),
+        (
+            "status=fail",
+            format!("siteId={site}&status=fail"),
+            Box::new(|i| i % 10 == 0),
+        ),
         (
             "1 day window",
             format!("siteId={site}&startTime={}&endTime={now}", now - day),
+            Box::new(within(now - day)),
         ),
         (
             "30 day window",
             format!("siteId={site}&startTime={}&endTime={now}", now - 30 * day),
+            Box::new(within(now - 30 * day)),
         ),
         (
             "3 year window",
@@ -138,15 +155,21 @@ async fn main() {
                 "siteId={site}&startTime={}&endTime={now}",
                 now - THREE_YEARS_MS
             ),
+            Box::new(within(now - THREE_YEARS_MS)),
         ),
-        ("pageSize 1", format!("siteId={site}&pageSize=1")),
+        (
+            "pageSize 1",
+            format!("siteId={site}&pageSize=1"),
+            Box::new(|_| true),
+        ),
     ];
     let client = reqwest::Client::new();
     println!(
         "{:<34} {:>10} {:>10} {:>10} {:>12}",
         "query", "p50 ms", "p99 ms", "max ms", "total"
     );
-    for (name, query) in mix {
+    for (name, query, matches) in mix {
+        let expected = (0..records).filter(|&i| matches(i)).count() as i64;
         let path = format!("/api/v1/license/statistics?{query}");
         let mut latencies = Vec::with_capacity(repeat);
         let mut total = 0;
@@ -167,6 +190,7 @@ async fn main() {
             latencies.push(started.elapsed());
             total = body["total"].as_i64().expect("a history answer");
         }
+        assert_eq!(total, expected, "{name}: the total is not exact");
         latencies.sort();
         let at = |fraction: f64| latencies[((latencies.len() - 1) as f64 * fraction) as usize];
         println!(
@@ -178,6 +202,23 @@ async fn main() {
     }
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+    println!(
+        "peak RSS of this process (loader, server and client together): {} MB",
+        peak_rss_kb() / 1024
+    );
+}
+
+/// The process's peak resident set size (`VmHWM`), in KiB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -200,12 +241,17 @@ fn record(site_pk: i64, i: usize, count: usize, now: i64) -> NewLicenseRecord {
         ][i % 3]
             .to_owned(),
         platform: [Platform::Linux, Platform::Android, Platform::Ios][i % 3],
-        created_at: now - THREE_YEARS_MS + (THREE_YEARS_MS / count as i64) * i as i64,
+        created_at: record_time(i, count, now),
         failure: i.is_multiple_of(10).then(|| FailReason {
             code: "2810012".to_owned(),
             name: "LICENSE_DRM_INFO_NOT_FOUND".to_owned(),
         }),
     }
+}
+
+/// When the i-th of `count` records was created.
+fn record_time(i: usize, count: usize, now: i64) -> i64 {
+    now - THREE_YEARS_MS + (THREE_YEARS_MS / count as i64) * i as i64
 }
 
 fn md5_of(text: &str) -> u128 {

@@ -134,8 +134,9 @@ async fn main() {
     if !database_url.is_empty() {
         args.extend(["--database-url", database_url.as_str()]);
     }
-    let (server, address, _, _log) =
-        serve::serve(&args, &[("RUST_LOG", "warn,multidrm::startup=info")]);
+    let log_filter =
+        std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn,multidrm::startup=info".to_owned());
+    let (server, address, _, log) = serve::serve(&args, &[("RUST_LOG", log_filter.as_str())]);
     let url = format!("http://{address}/api/v1/license");
     let token = STANDARD.encode(
         serde_json::json!({"siteId": SITE, "contentId": CONTENT, "drmType": "ClearKey", "userId": "bench-user"})
@@ -217,6 +218,11 @@ async fn main() {
 
     // 3. Durability: kill -9, reopen, count.
     drop(server);
+    if std::env::var("BENCH_LOG").is_ok() {
+        for line in log.try_iter() {
+            eprintln!("{line}");
+        }
+    }
     let app = App::open(settings(dir.path()), Arc::new(SystemClock))
         .await
         .expect("the database reopens after SIGKILL");

@@ -55,11 +55,16 @@ async fn run(store: SharedStore, mut jobs: mpsc::Receiver<Job>, batch_size: usiz
     let mut batch = Vec::with_capacity(batch_size);
     while jobs.recv_many(&mut batch, batch_size).await > 0 {
         let (records, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        let begun = std::time::Instant::now();
         let outcome = store.insert_license_records(&records).await.map_err(|error| {
             tracing::error!(error = ?error, records = records.len(), "history batch could not be committed");
             WriteError::CommitFailed
         });
-        tracing::debug!(records = records.len(), "history batch committed");
+        tracing::debug!(
+            records = records.len(),
+            micros = begun.elapsed().as_micros() as u64,
+            "history batch committed"
+        );
         for waiter in waiters {
             // A waiter that gave up (client went away) needs no answer.
             let _ = waiter.send(outcome.clone());
