@@ -200,6 +200,8 @@ async fn main() {
             ms(at(1.0))
         );
     }
+    // Graceful shutdown waits for open connections: close the client's.
+    drop(client);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     println!(
