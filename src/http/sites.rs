@@ -14,6 +14,7 @@ use crate::domain::drm::DrmType;
 use crate::domain::fairplay::{FairPlayCertInput, FairPlayCredentials};
 use crate::domain::ids::{generate_kms_token, SiteId};
 use crate::domain::params::{Page, QueryParams, TimeRange};
+use crate::domain::policy::BASIC_POLICY_ID;
 use crate::domain::site::{Site, SiteName, SiteStatus};
 use crate::domain::upstream::{LicenseServers, LicenseServersInput};
 use crate::store::NewSite;
@@ -47,7 +48,8 @@ pub async fn create_site(
     ApiJson(request): ApiJson<SiteRequest>,
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
     let name = site_name(&request.site_name)?;
-    let policy = applicable_policy(&app, &caller, request.policy_id).await?;
+    let policy_id = request.policy_id.unwrap_or(BASIC_POLICY_ID);
+    let policy = applicable_policy(&app, &caller, policy_id).await?;
     let fairplay = seal_fairplay(&app, request.fair_play_cert).await?;
     let servers = request.license_servers.map(checked_servers).transpose()?;
     let now = app.clock.now_ms();
@@ -101,7 +103,8 @@ pub async fn update_site(
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
     let mut site = live_site(&app, &caller, &site_id).await?;
     let name = site_name(&request.site_name)?;
-    let policy = applicable_policy(&app, &caller, request.policy_id).await?;
+    let policy_id = request.policy_id.unwrap_or(site.policy_id);
+    let policy = applicable_policy(&app, &caller, policy_id).await?;
     let credentials_changed = request.fair_play_cert.is_some();
     if let Some(sealed) = seal_fairplay(&app, request.fair_play_cert).await? {
         site.fairplay_sealed = Some(sealed);

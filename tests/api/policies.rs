@@ -754,3 +754,25 @@ async fn persistent_sessions_need_a_policy_with_persistent() {
         [("success", ""), ("fail", "SESSION_TYPE_NOT_ALLOWED")]
     );
 }
+
+#[tokio::test]
+async fn a_site_update_without_policy_id_keeps_the_sites_policy() {
+    let app = TestApp::spawn().await;
+    let id = create_policy(&app, json!({"policyName": "kept"})).await["policyId"].clone();
+    apply_to_site1(&app, &id).await;
+
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/sites/{SITE1}"),
+            Some(json!({"siteName": "renamed_site"})),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["content"]["siteName"], "renamed_site");
+    assert_eq!(body["content"]["policyId"], id);
+    assert_eq!(body["content"]["policyName"], "kept");
+    let (_, detail) = app.get_json(&format!("/api/v1/sites/{SITE1}")).await;
+    assert_eq!(detail["content"]["policyId"], id);
+}
