@@ -49,15 +49,31 @@ impl CpixRequest {
         let mut content_id = None;
         let mut kids = Vec::new();
         let mut drm_kids = Vec::new();
+        let mut depth = 0usize;
         loop {
             let (namespace, event) = reader
                 .read_resolved_event()
                 .map_err(|error| invalid(format!("not well-formed XML ({error})")))?;
             let element = match &event {
                 Event::Start(element) | Event::Empty(element) => element,
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    continue;
+                }
+                Event::Eof if depth > 0 => {
+                    return Err(invalid(
+                        "the document ends before its root element is closed",
+                    ))
+                }
                 Event::Eof => break,
                 _ => continue,
             };
+            if depth == 0 && content_id.is_some() {
+                return Err(invalid("the document has more than one root element"));
+            }
+            if matches!(event, Event::Start(_)) {
+                depth += 1;
+            }
             let is_cpix = namespace == ResolveResult::Bound(Namespace(CPIX_NS));
             match (is_cpix, element.local_name().as_ref(), &content_id) {
                 (true, b"CPIX", None) => content_id = Some(root_content_id(element)?),
@@ -257,6 +273,10 @@ mod tests {
         assert!(reason("<cpix:CPIX").contains("XML"));
         assert!(reason("<CPIX contentId=\"movie-1\"/>").contains("root"));
         assert!(reason(&request("")).contains("no ContentKey"));
+        let whole = request(&format!(r#"<cpix:ContentKey kid="{KID}"/>"#));
+        let truncated = whole.trim_end_matches("</cpix:CPIX>");
+        assert!(reason(truncated).contains("before its root element is closed"));
+        assert!(reason(&format!("{whole}<extra/>")).contains("more than one root"));
         assert!(reason(&request("<cpix:ContentKey/>")).contains("no kid"));
         let stray = format!(
             r#"<cpix:ContentKey kid="{KID}"/><cpix:DRMSystem kid="11111111-1111-1111-1111-111111111111" systemId="e1e1e1e1-e1e1-e1e1-e1e1-e1e1e1e1e1e1"/>"#

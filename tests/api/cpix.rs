@@ -158,6 +158,52 @@ async fn invalid_cpix_documents_get_422_with_the_reason() {
     assert!(!unknown.to_string().contains("not-a-kms-token"));
 }
 
+#[tokio::test]
+async fn cpix_documents_must_be_well_formed_with_one_root_before_keys_are_stored() {
+    let app = TestApp::spawn().await;
+    let (site_id, kms_token) = create_running_site(&app).await;
+    let whole = cpix_request();
+    let truncated = whole.trim_end().trim_end_matches("</cpix:CPIX>").to_owned();
+    let trailing = format!("{whole}<cpix:ContentKeyList/>");
+    let two_roots = format!(
+        "{whole}{}",
+        whole.replace(r#"<?xml version="1.0" encoding="UTF-8"?>"#, "")
+    );
+
+    let mut answers = Vec::new();
+    for document in [truncated, trailing, two_roots] {
+        answers.push(json_of(exchange(&app, &kms_token, document).await).await);
+    }
+    let (_, keys) = app
+        .get_json(&format!("/api/v1/sites/{site_id}/contents/movie-42/keys"))
+        .await;
+
+    let reasons: Vec<&str> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_service_error(body, "289014");
+            message(body)
+        })
+        .collect();
+    assert!(
+        reasons[0].contains("ends before its root element is closed"),
+        "{}",
+        reasons[0]
+    );
+    assert!(
+        reasons[1].contains("more than one root element"),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        reasons[2].contains("more than one root element"),
+        "{}",
+        reasons[2]
+    );
+    assert_eq!(keys["total"], 0, "{keys}");
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap()
 }
