@@ -114,7 +114,21 @@ fn root_content_id(element: &BytesStart) -> Result<ContentId, CpixError> {
 fn kid_of(element: &BytesStart, what: &str) -> Result<Kid, CpixError> {
     let text = attribute(element, b"kid")
         .ok_or_else(|| invalid(format!("a {what} has no kid attribute")))?;
-    Kid::from_hex(&text).ok_or_else(|| invalid(format!("{what} kid {text:?} is not a UUID")))
+    let not_uuid = || invalid(format!("{what} kid {text:?} is not a UUID with dashes"));
+    if !is_dashed_uuid(&text) {
+        return Err(not_uuid());
+    }
+    Kid::from_hex(&text).ok_or_else(not_uuid)
+}
+
+/// CPIX writes a kid as a UUID in its dashed 8-4-4-4-12 form; 32 bare hex
+/// digits are refused.
+fn is_dashed_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(at, c)| match at {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 fn attribute(element: &BytesStart, name: &[u8]) -> Option<String> {
@@ -278,6 +292,8 @@ mod tests {
         assert!(reason(truncated).contains("before its root element is closed"));
         assert!(reason(&format!("{whole}<extra/>")).contains("more than one root"));
         assert!(reason(&request("<cpix:ContentKey/>")).contains("no kid"));
+        let compact = format!(r#"<cpix:ContentKey kid="{}"/>"#, KID.replace('-', ""));
+        assert!(reason(&request(&compact)).contains("not a UUID with dashes"));
         let stray = format!(
             r#"<cpix:ContentKey kid="{KID}"/><cpix:DRMSystem kid="11111111-1111-1111-1111-111111111111" systemId="e1e1e1e1-e1e1-e1e1-e1e1-e1e1e1e1e1e1"/>"#
         );

@@ -204,6 +204,29 @@ async fn cpix_documents_must_be_well_formed_with_one_root_before_keys_are_stored
     assert_eq!(keys["total"], 0, "{keys}");
 }
 
+#[tokio::test]
+async fn a_content_key_kid_without_uuid_dashes_gets_422() {
+    let app = TestApp::spawn().await;
+    let (site_id, kms_token) = create_running_site(&app).await;
+    let compact = cpix_request().replace(KID, &KID.replace('-', ""));
+
+    let (status, body) = json_of(exchange(&app, &kms_token, compact).await).await;
+    let (_, keys) = app
+        .get_json(&format!("/api/v1/sites/{site_id}/contents/movie-42/keys"))
+        .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_service_error(&body, "289014");
+    assert_eq!(
+        message(&body),
+        format!(
+            "invalid CPIX document: ContentKey kid \"{}\" is not a UUID with dashes",
+            KID.replace('-', "")
+        )
+    );
+    assert_eq!(keys["total"], 0, "{keys}");
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap()
 }
