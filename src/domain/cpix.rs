@@ -90,7 +90,12 @@ impl CpixRequest {
                 _ => {}
             }
         }
-        let content_id = content_id.ok_or_else(|| invalid("the document is empty"))?;
+        let Some(content_id) = content_id else {
+            return Err(match document.trim_ascii().is_empty() {
+                true => invalid("the document is empty"),
+                false => invalid("the document is not XML: it holds no element"),
+            });
+        };
         if kids.is_empty() {
             return Err(invalid("ContentKeyList holds no ContentKey"));
         }
@@ -105,14 +110,14 @@ impl CpixRequest {
 }
 
 fn root_content_id(element: &BytesStart) -> Result<ContentId, CpixError> {
-    let text = attribute(element, b"contentId")
+    let text = attribute(element, "contentId")?
         .ok_or_else(|| invalid("CPIX has no contentId attribute"))?;
     ContentId::parse(&text)
         .ok_or_else(|| invalid("contentId must be 3 to 100 letters, digits, '-' or '_'"))
 }
 
 fn kid_of(element: &BytesStart, what: &str) -> Result<Kid, CpixError> {
-    let text = attribute(element, b"kid")
+    let text = attribute(element, "kid")?
         .ok_or_else(|| invalid(format!("a {what} has no kid attribute")))?;
     let not_uuid = || invalid(format!("{what} kid {text:?} is not a UUID with dashes"));
     if !is_dashed_uuid(&text) {
@@ -131,13 +136,24 @@ fn is_dashed_uuid(text: &str) -> bool {
         })
 }
 
-fn attribute(element: &BytesStart, name: &[u8]) -> Option<String> {
-    element
-        .attributes()
-        .flatten()
-        .find(|attribute| attribute.key.as_ref() == name)
-        .and_then(|attribute| attribute.decode_and_unescape_value(element.decoder()).ok())
-        .map(|value| value.trim().to_owned())
+/// The trimmed value of attribute `name`; an attribute that cannot be read
+/// (bad syntax, an undeclared entity, bytes that are not UTF-8) is an error
+/// naming it, not a missing one.
+fn attribute(element: &BytesStart, name: &str) -> Result<Option<String>, CpixError> {
+    let unreadable = |error: &dyn std::fmt::Display| {
+        invalid(format!("attribute {name} cannot be read ({error})"))
+    };
+    for attribute in element.attributes() {
+        let attribute = attribute.map_err(|error| unreadable(&error))?;
+        if attribute.key.as_ref() != name.as_bytes() {
+            continue;
+        }
+        let value = attribute
+            .decode_and_unescape_value(element.decoder())
+            .map_err(|error| unreadable(&error))?;
+        return Ok(Some(value.trim().to_owned()));
+    }
+    Ok(None)
 }
 
 /// A kid as CPIX writes it: a UUID with dashes.
@@ -224,7 +240,7 @@ fn filling_of(
         }
         b"DRMSystem" => {
             let system =
-                attribute(element, b"systemId").and_then(|text| uuid::Uuid::parse_str(&text).ok());
+                attribute(element, "systemId")?.and_then(|text| uuid::Uuid::parse_str(&text).ok());
             if system.map(|id| *id.as_bytes()) != Some(CLEARKEY_SYSTEM_ID) {
                 return Ok(None);
             }
@@ -285,6 +301,11 @@ mod tests {
         let reason = |document: &str| CpixRequest::parse(document.as_bytes()).unwrap_err().0;
 
         assert!(reason("<cpix:CPIX").contains("XML"));
+        assert_eq!(reason(" \n"), "the document is empty");
+        assert_eq!(
+            reason("hello"),
+            "the document is not XML: it holds no element"
+        );
         assert!(reason("<CPIX contentId=\"movie-1\"/>").contains("root"));
         assert!(reason(&request("")).contains("no ContentKey"));
         let whole = request(&format!(r#"<cpix:ContentKey kid="{KID}"/>"#));

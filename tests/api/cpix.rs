@@ -227,6 +227,50 @@ async fn a_content_key_kid_without_uuid_dashes_gets_422() {
     assert_eq!(keys["total"], 0, "{keys}");
 }
 
+#[tokio::test]
+async fn cpix_reasons_say_what_is_wrong_with_the_document() {
+    let app = TestApp::spawn().await;
+    let (_, kms_token) = create_running_site(&app).await;
+    let entity = cpix_request().replace(r#"contentId="movie-42""#, r#"contentId="&nope;""#);
+    let mut not_utf8 = cpix_request().into_bytes();
+    let at = not_utf8.windows(8).position(|w| w == b"movie-42").unwrap();
+    not_utf8[at] = 0xff;
+
+    let (hello_status, hello) = json_of(exchange(&app, &kms_token, "hello".to_owned()).await).await;
+    let (entity_status, entity) = json_of(exchange(&app, &kms_token, entity).await).await;
+    let (bytes_status, bytes) = json_of(
+        app.client
+            .post(app.url(&format!("/api/v1/cpix/{kms_token}")))
+            .header("content-type", "application/xml")
+            .body(not_utf8)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    for (status, body) in [
+        (hello_status, &hello),
+        (entity_status, &entity),
+        (bytes_status, &bytes),
+    ] {
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_service_error(body, "289014");
+    }
+    assert_eq!(
+        message(&hello),
+        "invalid CPIX document: the document is not XML: it holds no element"
+    );
+    assert!(
+        message(&entity).starts_with("invalid CPIX document: attribute contentId cannot be read ("),
+        "{entity}"
+    );
+    assert!(
+        message(&bytes).starts_with("invalid CPIX document: attribute contentId cannot be read ("),
+        "{bytes}"
+    );
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap()
 }
