@@ -4,12 +4,14 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{Datelike, TimeZone};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::license::license_servers;
 use super::policies::{applicable_policy, find_policy};
 use super::AppState;
+use crate::domain::body::from_json;
 use crate::domain::drm::DrmType;
 use crate::domain::fairplay::{FairPlayCertInput, FairPlayCredentials};
 use crate::domain::ids::{generate_kms_token, SiteId};
@@ -45,8 +47,9 @@ pub async fn list_sites(
 pub async fn create_site(
     State(app): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<SiteRequest>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
+    let request: SiteRequest = from_json(&body).map_err(ApiError::parameter)?;
     let name = site_name(&request.site_name)?;
     let policy_id = request.policy_id.unwrap_or(BASIC_POLICY_ID);
     let policy = applicable_policy(&app, &caller, policy_id).await?;
@@ -99,8 +102,9 @@ pub async fn update_site(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(site_id): ApiPath<String>,
-    ApiJson(request): ApiJson<SiteRequest>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
+    let request: SiteRequest = from_json(&body).map_err(ApiError::parameter)?;
     let mut site = live_site(&app, &caller, &site_id).await?;
     let name = site_name(&request.site_name)?;
     let policy_id = request.policy_id.unwrap_or(site.policy_id);
