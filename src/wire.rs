@@ -63,9 +63,9 @@ impl<T> Envelope<T> {
 pub struct SiteRequest {
     /// 3..20 of letters, digits and `_`.
     pub site_name: String,
-    /// Policy to apply; the built-in Basic policy 0 when absent.
-    #[serde(default)]
-    pub policy_id: i64,
+    /// Policy to apply; on create the built-in Basic policy 0 when absent,
+    /// on update the site's current policy.
+    pub policy_id: Option<i64>,
     /// FairPlay credentials; unchanged on update when absent.
     pub fair_play_cert: Option<FairPlayCertInput>,
     /// Upstream license servers [extension]; replaced whole when given,

@@ -49,15 +49,31 @@ impl CpixRequest {
         let mut content_id = None;
         let mut kids = Vec::new();
         let mut drm_kids = Vec::new();
+        let mut depth = 0usize;
         loop {
             let (namespace, event) = reader
                 .read_resolved_event()
                 .map_err(|error| invalid(format!("not well-formed XML ({error})")))?;
             let element = match &event {
                 Event::Start(element) | Event::Empty(element) => element,
+                Event::End(_) => {
+                    depth = depth.saturating_sub(1);
+                    continue;
+                }
+                Event::Eof if depth > 0 => {
+                    return Err(invalid(
+                        "the document ends before its root element is closed",
+                    ))
+                }
                 Event::Eof => break,
                 _ => continue,
             };
+            if depth == 0 && content_id.is_some() {
+                return Err(invalid("the document has more than one root element"));
+            }
+            if matches!(event, Event::Start(_)) {
+                depth += 1;
+            }
             let is_cpix = namespace == ResolveResult::Bound(Namespace(CPIX_NS));
             match (is_cpix, element.local_name().as_ref(), &content_id) {
                 (true, b"CPIX", None) => content_id = Some(root_content_id(element)?),
@@ -74,7 +90,12 @@ impl CpixRequest {
                 _ => {}
             }
         }
-        let content_id = content_id.ok_or_else(|| invalid("the document is empty"))?;
+        let Some(content_id) = content_id else {
+            return Err(match document.trim_ascii().is_empty() {
+                true => invalid("the document is empty"),
+                false => invalid("the document is not XML: it holds no element"),
+            });
+        };
         if kids.is_empty() {
             return Err(invalid("ContentKeyList holds no ContentKey"));
         }
@@ -89,25 +110,50 @@ impl CpixRequest {
 }
 
 fn root_content_id(element: &BytesStart) -> Result<ContentId, CpixError> {
-    let text = attribute(element, b"contentId")
+    let text = attribute(element, "contentId")?
         .ok_or_else(|| invalid("CPIX has no contentId attribute"))?;
     ContentId::parse(&text)
         .ok_or_else(|| invalid("contentId must be 3 to 100 letters, digits, '-' or '_'"))
 }
 
 fn kid_of(element: &BytesStart, what: &str) -> Result<Kid, CpixError> {
-    let text = attribute(element, b"kid")
+    let text = attribute(element, "kid")?
         .ok_or_else(|| invalid(format!("a {what} has no kid attribute")))?;
-    Kid::from_hex(&text).ok_or_else(|| invalid(format!("{what} kid {text:?} is not a UUID")))
+    let not_uuid = || invalid(format!("{what} kid {text:?} is not a UUID with dashes"));
+    if !is_dashed_uuid(&text) {
+        return Err(not_uuid());
+    }
+    Kid::from_hex(&text).ok_or_else(not_uuid)
 }
 
-fn attribute(element: &BytesStart, name: &[u8]) -> Option<String> {
-    element
-        .attributes()
-        .flatten()
-        .find(|attribute| attribute.key.as_ref() == name)
-        .and_then(|attribute| attribute.decode_and_unescape_value(element.decoder()).ok())
-        .map(|value| value.trim().to_owned())
+/// CPIX writes a kid as a UUID in its dashed 8-4-4-4-12 form; 32 bare hex
+/// digits are refused.
+fn is_dashed_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(at, c)| match at {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// The trimmed value of attribute `name`; an attribute that cannot be read
+/// (bad syntax, an undeclared entity, bytes that are not UTF-8) is an error
+/// naming it, not a missing one.
+fn attribute(element: &BytesStart, name: &str) -> Result<Option<String>, CpixError> {
+    let unreadable = |error: &dyn std::fmt::Display| {
+        invalid(format!("attribute {name} cannot be read ({error})"))
+    };
+    for attribute in element.attributes() {
+        let attribute = attribute.map_err(|error| unreadable(&error))?;
+        if attribute.key.as_ref() != name.as_bytes() {
+            continue;
+        }
+        let value = attribute
+            .decode_and_unescape_value(element.decoder())
+            .map_err(|error| unreadable(&error))?;
+        return Ok(Some(value.trim().to_owned()));
+    }
+    Ok(None)
 }
 
 /// A kid as CPIX writes it: a UUID with dashes.
@@ -194,7 +240,7 @@ fn filling_of(
         }
         b"DRMSystem" => {
             let system =
-                attribute(element, b"systemId").and_then(|text| uuid::Uuid::parse_str(&text).ok());
+                attribute(element, "systemId")?.and_then(|text| uuid::Uuid::parse_str(&text).ok());
             if system.map(|id| *id.as_bytes()) != Some(CLEARKEY_SYSTEM_ID) {
                 return Ok(None);
             }
@@ -255,9 +301,20 @@ mod tests {
         let reason = |document: &str| CpixRequest::parse(document.as_bytes()).unwrap_err().0;
 
         assert!(reason("<cpix:CPIX").contains("XML"));
+        assert_eq!(reason(" \n"), "the document is empty");
+        assert_eq!(
+            reason("hello"),
+            "the document is not XML: it holds no element"
+        );
         assert!(reason("<CPIX contentId=\"movie-1\"/>").contains("root"));
         assert!(reason(&request("")).contains("no ContentKey"));
+        let whole = request(&format!(r#"<cpix:ContentKey kid="{KID}"/>"#));
+        let truncated = whole.trim_end_matches("</cpix:CPIX>");
+        assert!(reason(truncated).contains("before its root element is closed"));
+        assert!(reason(&format!("{whole}<extra/>")).contains("more than one root"));
         assert!(reason(&request("<cpix:ContentKey/>")).contains("no kid"));
+        let compact = format!(r#"<cpix:ContentKey kid="{}"/>"#, KID.replace('-', ""));
+        assert!(reason(&request(&compact)).contains("not a UUID with dashes"));
         let stray = format!(
             r#"<cpix:ContentKey kid="{KID}"/><cpix:DRMSystem kid="11111111-1111-1111-1111-111111111111" systemId="e1e1e1e1-e1e1-e1e1-e1e1-e1e1e1e1e1e1"/>"#
         );

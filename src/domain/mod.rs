@@ -3,6 +3,7 @@
 //! audit logs and history queries. Values are checked once, where they enter.
 
 pub mod audit;
+pub mod body;
 pub mod clearkey;
 pub mod cpix;
 pub mod cursor;

@@ -2,8 +2,9 @@
 //! raw bodies with the size limit, and the authenticated caller.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -93,11 +94,40 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|rejection| {
-                ApiError::InvalidParameter(format!("path: {}", rejection.body_text()))
+        let rejection = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => return Ok(Self(value)),
+            Err(rejection) => rejection,
+        };
+        let PathRejection::FailedToDeserializePathParams(error) = &rejection else {
+            return Err(ApiError::InvalidParameter(format!(
+                "path: {}",
+                rejection.body_text()
+            )));
+        };
+        let value = match error.kind() {
+            ErrorKind::ParseErrorAtKey { value, .. }
+            | ErrorKind::ParseErrorAtIndex { value, .. }
+            | ErrorKind::ParseError { value, .. } => value,
+            _ => {
+                return Err(ApiError::InvalidParameter(format!(
+                    "path: {}",
+                    error.body_text()
+                )))
+            }
+        };
+        // Name the segment the client wrote, not the Rust type it should parse to.
+        let params = RawPathParams::from_request_parts(parts, state).await;
+        let key = params
+            .ok()
+            .and_then(|params| {
+                params
+                    .iter()
+                    .find(|(_, raw)| *raw == value)
+                    .map(|(key, _)| key.to_owned())
             })
+            .unwrap_or_else(|| "path".to_owned());
+        Err(ApiError::InvalidParameter(format!(
+            "{key} must be an integer, not {value:?}"
+        )))
     }
 }

@@ -105,13 +105,13 @@ fn routes(state: AppState) -> Router {
         )
         .route("/api/v1/policy/policyLog", get(policies::list_policy_log))
         .route(
-            "/api/v1/policy/{policy_id}",
+            "/api/v1/policy/{policyId}",
             get(policies::get_policy)
                 .put(policies::update_policy)
                 .delete(policies::delete_policy),
         )
         .route(
-            "/api/v1/policy/{policy_id}/copy",
+            "/api/v1/policy/{policyId}/copy",
             post(policies::copy_policy),
         )
         .route(

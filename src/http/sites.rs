@@ -4,16 +4,19 @@
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::{Datelike, TimeZone};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::license::license_servers;
 use super::policies::{applicable_policy, find_policy};
 use super::AppState;
+use crate::domain::body::from_json;
 use crate::domain::drm::DrmType;
 use crate::domain::fairplay::{FairPlayCertInput, FairPlayCredentials};
 use crate::domain::ids::{generate_kms_token, SiteId};
 use crate::domain::params::{Page, QueryParams, TimeRange};
+use crate::domain::policy::BASIC_POLICY_ID;
 use crate::domain::site::{Site, SiteName, SiteStatus};
 use crate::domain::upstream::{LicenseServers, LicenseServersInput};
 use crate::store::NewSite;
@@ -44,10 +47,12 @@ pub async fn list_sites(
 pub async fn create_site(
     State(app): State<AppState>,
     caller: Caller,
-    ApiJson(request): ApiJson<SiteRequest>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
+    let request: SiteRequest = from_json(&body).map_err(ApiError::parameter)?;
     let name = site_name(&request.site_name)?;
-    let policy = applicable_policy(&app, &caller, request.policy_id).await?;
+    let policy_id = request.policy_id.unwrap_or(BASIC_POLICY_ID);
+    let policy = applicable_policy(&app, &caller, policy_id).await?;
     let fairplay = seal_fairplay(&app, request.fair_play_cert).await?;
     let servers = request.license_servers.map(checked_servers).transpose()?;
     let now = app.clock.now_ms();
@@ -97,11 +102,13 @@ pub async fn update_site(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(site_id): ApiPath<String>,
-    ApiJson(request): ApiJson<SiteRequest>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Envelope<SiteView>>, ApiError> {
+    let request: SiteRequest = from_json(&body).map_err(ApiError::parameter)?;
     let mut site = live_site(&app, &caller, &site_id).await?;
     let name = site_name(&request.site_name)?;
-    let policy = applicable_policy(&app, &caller, request.policy_id).await?;
+    let policy_id = request.policy_id.unwrap_or(site.policy_id);
+    let policy = applicable_policy(&app, &caller, policy_id).await?;
     let credentials_changed = request.fair_play_cert.is_some();
     if let Some(sealed) = seal_fairplay(&app, request.fair_play_cert).await? {
         site.fairplay_sealed = Some(sealed);

@@ -158,6 +158,119 @@ async fn invalid_cpix_documents_get_422_with_the_reason() {
     assert!(!unknown.to_string().contains("not-a-kms-token"));
 }
 
+#[tokio::test]
+async fn cpix_documents_must_be_well_formed_with_one_root_before_keys_are_stored() {
+    let app = TestApp::spawn().await;
+    let (site_id, kms_token) = create_running_site(&app).await;
+    let whole = cpix_request();
+    let truncated = whole.trim_end().trim_end_matches("</cpix:CPIX>").to_owned();
+    let trailing = format!("{whole}<cpix:ContentKeyList/>");
+    let two_roots = format!(
+        "{whole}{}",
+        whole.replace(r#"<?xml version="1.0" encoding="UTF-8"?>"#, "")
+    );
+
+    let mut answers = Vec::new();
+    for document in [truncated, trailing, two_roots] {
+        answers.push(json_of(exchange(&app, &kms_token, document).await).await);
+    }
+    let (_, keys) = app
+        .get_json(&format!("/api/v1/sites/{site_id}/contents/movie-42/keys"))
+        .await;
+
+    let reasons: Vec<&str> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_service_error(body, "289014");
+            message(body)
+        })
+        .collect();
+    assert!(
+        reasons[0].contains("ends before its root element is closed"),
+        "{}",
+        reasons[0]
+    );
+    assert!(
+        reasons[1].contains("more than one root element"),
+        "{}",
+        reasons[1]
+    );
+    assert!(
+        reasons[2].contains("more than one root element"),
+        "{}",
+        reasons[2]
+    );
+    assert_eq!(keys["total"], 0, "{keys}");
+}
+
+#[tokio::test]
+async fn a_content_key_kid_without_uuid_dashes_gets_422() {
+    let app = TestApp::spawn().await;
+    let (site_id, kms_token) = create_running_site(&app).await;
+    let compact = cpix_request().replace(KID, &KID.replace('-', ""));
+
+    let (status, body) = json_of(exchange(&app, &kms_token, compact).await).await;
+    let (_, keys) = app
+        .get_json(&format!("/api/v1/sites/{site_id}/contents/movie-42/keys"))
+        .await;
+
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_service_error(&body, "289014");
+    assert_eq!(
+        message(&body),
+        format!(
+            "invalid CPIX document: ContentKey kid \"{}\" is not a UUID with dashes",
+            KID.replace('-', "")
+        )
+    );
+    assert_eq!(keys["total"], 0, "{keys}");
+}
+
+#[tokio::test]
+async fn cpix_reasons_say_what_is_wrong_with_the_document() {
+    let app = TestApp::spawn().await;
+    let (_, kms_token) = create_running_site(&app).await;
+    let entity = cpix_request().replace(r#"contentId="movie-42""#, r#"contentId="&nope;""#);
+    let mut not_utf8 = cpix_request().into_bytes();
+    let at = not_utf8.windows(8).position(|w| w == b"movie-42").unwrap();
+    not_utf8[at] = 0xff;
+
+    let (hello_status, hello) = json_of(exchange(&app, &kms_token, "hello".to_owned()).await).await;
+    let (entity_status, entity) = json_of(exchange(&app, &kms_token, entity).await).await;
+    let (bytes_status, bytes) = json_of(
+        app.client
+            .post(app.url(&format!("/api/v1/cpix/{kms_token}")))
+            .header("content-type", "application/xml")
+            .body(not_utf8)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    for (status, body) in [
+        (hello_status, &hello),
+        (entity_status, &entity),
+        (bytes_status, &bytes),
+    ] {
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_service_error(body, "289014");
+    }
+    assert_eq!(
+        message(&hello),
+        "invalid CPIX document: the document is not XML: it holds no element"
+    );
+    assert!(
+        message(&entity).starts_with("invalid CPIX document: attribute contentId cannot be read ("),
+        "{entity}"
+    );
+    assert!(
+        message(&bytes).starts_with("invalid CPIX document: attribute contentId cannot be read ("),
+        "{bytes}"
+    );
+}
+
 fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap()
 }

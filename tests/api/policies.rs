@@ -754,3 +754,71 @@ async fn persistent_sessions_need_a_policy_with_persistent() {
         [("success", ""), ("fail", "SESSION_TYPE_NOT_ALLOWED")]
     );
 }
+
+#[tokio::test]
+async fn a_site_update_without_policy_id_keeps_the_sites_policy() {
+    let app = TestApp::spawn().await;
+    let id = create_policy(&app, json!({"policyName": "kept"})).await["policyId"].clone();
+    apply_to_site1(&app, &id).await;
+
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/sites/{SITE1}"),
+            Some(json!({"siteName": "renamed_site"})),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["content"]["siteName"], "renamed_site");
+    assert_eq!(body["content"]["policyId"], id);
+    assert_eq!(body["content"]["policyName"], "kept");
+    let (_, detail) = app.get_json(&format!("/api/v1/sites/{SITE1}")).await;
+    assert_eq!(detail["content"]["policyId"], id);
+}
+
+#[tokio::test]
+async fn policy_bodies_take_objects_and_strings_only_and_name_the_field_in_api_words() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            json!(["arr_pol", true, 86400, 0, [[false]]]),
+            "body must be an object, not an array",
+        ),
+        (
+            json!({"policyName": "arr_cfg", "drmPolicyConfig": []}),
+            "drmPolicyConfig must be an object, not an array",
+        ),
+        (
+            json!({"policyName": "arr_wv", "drmPolicyConfig": {"widevine": [false]}}),
+            "drmPolicyConfig.widevine must be an object, not an array",
+        ),
+        (
+            json!({"policyName": "map_enum", "drmPolicyConfig": {"widevine": {"hdcp": {"HDCP_V1": null}}}}),
+            "drmPolicyConfig.widevine.hdcp must be a string",
+        ),
+        (
+            json!({"policyName": "num_cfg", "drmPolicyConfig": 5}),
+            "drmPolicyConfig must be an object, not integer `5`",
+        ),
+    ];
+
+    let mut answers = Vec::new();
+    for (body, _) in &cases {
+        answers.push(post_policy(&app, body.clone()).await);
+    }
+    let (path_status, path_error) = app.get_json("/api/v1/policy/abc").await;
+    let (_, list) = app.get_json("/api/v1/policy?pageSize=100").await;
+
+    for ((status, answer), (_, expected)) in answers.iter().zip(&cases) {
+        assert_eq!(*status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_service_error(answer, "280003");
+        assert_eq!(answer["error"]["message"], *expected, "{answer}");
+    }
+    assert_eq!(path_status, StatusCode::BAD_REQUEST, "{path_error}");
+    assert_eq!(
+        path_error["error"]["message"],
+        "policyId must be an integer, not \"abc\""
+    );
+    assert_eq!(list["total"], 1, "only Basic: {list}");
+}

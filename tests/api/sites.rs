@@ -489,3 +489,53 @@ async fn malformed_requests_never_get_a_server_error() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["error"]["errorCode"], "430");
 }
+
+#[tokio::test]
+async fn site_body_field_faults_are_280003_naming_the_field_path() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            json!({"siteName": "bad_fields", "licenseServers": {"widevine": {"url": "https://license.example/wv", "headers": {"x-a": 5}}}}),
+            "licenseServers.widevine.headers.x-a",
+        ),
+        (
+            json!({"siteName": "bad_fields", "licenseServers": {"clearkey": {"url": "https://license.example/ck"}}}),
+            "licenseServers.clearkey",
+        ),
+        (
+            json!({"siteName": "bad_fields", "licenseServers": {"widevine": {}}}),
+            "licenseServers.widevine",
+        ),
+        (
+            json!({"siteName": "bad_fields", "fairPlayCert": {"certFile": "x"}}),
+            "fairPlayCert",
+        ),
+    ];
+
+    let mut answers = Vec::new();
+    for (body, _) in &cases {
+        answers.push(
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/sites/{SITE1}"),
+                Some(body.clone()),
+            )
+            .await,
+        );
+    }
+    let created = app
+        .call(Method::POST, "/api/v1/sites", Some(cases[0].0.clone()))
+        .await;
+
+    for ((status, answer), (_, path)) in answers
+        .iter()
+        .chain([&created])
+        .zip(cases.iter().chain([&cases[0]]))
+    {
+        assert_eq!(*status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_service_error(answer, "280003");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{path} ")), "{message}");
+        assert!(!message.contains("line 1"), "{message}");
+    }
+}

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use drm_config::*;
 
 use super::audit::LogEntry;
+use super::body::from_json_strict;
 use super::drm::DrmType;
 use super::params::{Page, ParamError};
 
@@ -114,14 +115,7 @@ impl PolicySettings {
     /// Reads and checks a request body; a fault names the field at fault
     /// by its path, e.g. `drmPolicyConfig.widevine.securityLevel`.
     pub fn from_json(body: serde_json::Value) -> Result<Self, ParamError> {
-        let settings: Self = serde_path_to_error::deserialize(body).map_err(|error| {
-            // A fault of the body as a whole (a missing field) has the path ".".
-            let path = match error.path().to_string() {
-                root if root == "." => "body".to_owned(),
-                path => path,
-            };
-            ParamError::field(path, error.into_inner().to_string())
-        })?;
+        let settings: Self = from_json_strict(&body)?;
         if settings.rental_duration.get() > 0 && !settings.persistent {
             return Err(ParamError::new(
                 "rentalDuration",
