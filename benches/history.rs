@@ -200,8 +200,10 @@ async fn main() {
             ms(at(1.0))
         );
     }
-    // Graceful shutdown waits for open connections: close the client's.
+    // Shutdown waits for open connections and then for the history writer,
+    // which ends only when every handle to the service state is gone.
     drop(client);
+    drop(state);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     println!(
