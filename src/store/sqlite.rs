@@ -623,6 +623,14 @@ mod tests {
     use super::*;
     use crate::domain::history::{LicenseStatus, SearchFilter};
 
+    /// A store in a fresh folder, which lives as long as the first value.
+    async fn temporary_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        (dir, store)
+    }
+
     /// SQLite's plan for one page of history under `filter`.
     async fn plan(store: &SqliteStore, filter: &HistoryFilter) -> String {
         let mut query =
@@ -638,13 +646,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_history_filter_is_served_by_an_index_in_newest_first_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&format!(
-            "sqlite://{}",
-            dir.path().join("plan.db").display()
-        ))
-        .await
-        .unwrap();
+        let (_dir, store) = temporary_store().await;
         let searches = [
             None,
             Some(SearchFilter::ContentId("c".into())),
@@ -678,13 +680,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_counter_piece_is_an_index_range() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&format!(
-            "sqlite://{}",
-            dir.path().join("plan.db").display()
-        ))
-        .await
-        .unwrap();
+        let (_dir, store) = temporary_store().await;
         let filter = HistoryFilter {
             status: Some(LicenseStatus::Fail),
             ..HistoryFilter::default()
