@@ -1,11 +1,12 @@
-//! History benchmark: loads records into two sites through the store's
-//! batch insert (the import path), then times the history query mix over
-//! real HTTP with signatures, and prints rates and latency percentiles.
+//! History benchmark: imports records into two sites with `multidrm
+//! history import` from an NDJSON file, then times the history query mix
+//! over real HTTP with signatures, and prints rates and latency percentiles.
 //!
 //! `cargo bench --bench history` runs a small size; `BENCH_RECORDS=10000000`
 //! the full one. `BENCH_DATABASE_URL=postgres://...` runs it on PostgreSQL;
 //! `BENCH_REPEAT` sets how often each query runs (default 200).
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,6 @@ use multidrm::clock::SystemClock;
 use multidrm::config::Settings;
 use multidrm::domain::device::Platform;
 use multidrm::domain::drm::DrmType;
-use multidrm::domain::history::{FailReason, NewLicenseRecord};
 use multidrm::signing::SignedHeaders;
 use multidrm::startup::App;
 use multidrm::store::NewSite;
@@ -22,7 +22,6 @@ const KEY: &str = "BENCHACCESSKEY000001";
 const SECRET: &str = "BENCHSECRETKEY00000000000000000000000001";
 const SITES: [&str; 2] = ["drm-20261203000000-BENCH", "drm-20261203000000-OTHER"];
 const THREE_YEARS_MS: i64 = 3 * 365 * 86_400_000;
-const BATCH: usize = 10_000;
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -36,9 +35,10 @@ async fn main() {
     let records = env_number("BENCH_RECORDS", 100_000);
     let repeat = env_number("BENCH_REPEAT", 200);
     let dir = tempfile::tempdir().expect("a temporary folder");
+    let database_url = std::env::var("BENCH_DATABASE_URL").unwrap_or_default();
     let settings = Settings {
         data_dir: dir.path().to_owned(),
-        database_url: std::env::var("BENCH_DATABASE_URL").unwrap_or_default(),
+        database_url: database_url.clone(),
         log: "warn".to_owned(),
         ..Settings::default()
     };
@@ -52,7 +52,6 @@ async fn main() {
     let account = state.store.ensure_account("bench", 0).await.unwrap();
     let now = chrono::Utc::now().timestamp_millis();
 
-    let started = Instant::now();
     for site_id in SITES {
         let site = NewSite {
             site_id: site_id.to_owned(),
@@ -63,20 +62,33 @@ async fn main() {
             fairplay_sealed: None,
             created_at: 0,
         };
-        let site = state.store.insert_site(&site, "bench").await.unwrap();
-        let mut batch = Vec::with_capacity(BATCH);
-        for i in 0..records {
-            batch.push(record(site.pk, i, records, now));
-            if batch.len() == BATCH {
-                state.store.insert_license_records(&batch).await.unwrap();
-                batch.clear();
-            }
-        }
-        state.store.insert_license_records(&batch).await.unwrap();
+        state.store.insert_site(&site, "bench").await.unwrap();
     }
+    let file = dir.path().join("history.ndjson");
+    write_history_file(&file, records, now);
+
+    // The import runs as the operator would run it: the release binary, in
+    // a process of its own, beside the idle service.
+    let started = Instant::now();
+    let mut import = std::process::Command::new(env!("CARGO_BIN_EXE_multidrm"));
+    import
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["history", "import", "--account", "bench"])
+        .arg(&file);
+    if !database_url.is_empty() {
+        import.args(["--database-url", &database_url]);
+    }
+    let imported = import.output().expect("multidrm history import runs");
     let load = started.elapsed();
+    assert!(
+        imported.status.success(),
+        "the import failed: {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    std::fs::remove_file(&file).unwrap();
     println!(
-        "loaded {} records into {} sites in {:.1} s: {:.0} records/s",
+        "imported {} records into {} sites in {:.1} s: {:.0} records/s",
         records * SITES.len(),
         SITES.len(),
         load.as_secs_f64(),
@@ -229,28 +241,35 @@ fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// The i-th of `count` records, spread evenly over three years before `now`.
-fn record(site_pk: i64, i: usize, count: usize, now: i64) -> NewLicenseRecord {
-    let drm = DrmType::ALL[i % 4];
-    NewLicenseRecord {
-        site_pk,
-        content_id: format!("content-{:05}", i % 1000),
-        drm_type: Some(drm),
-        user_id: format!("{:032x}", md5_of(&format!("user-{}", i % 5000))),
-        device_id: format!("device-{}", i % 20_000),
-        device_model: [
-            "Chrome-Linux-x86_64-131",
-            "Chrome-Android-ARM64-131",
-            "Safari-iOS-ARM64-18",
-        ][i % 3]
-            .to_owned(),
-        platform: [Platform::Linux, Platform::Android, Platform::Ios][i % 3],
-        created_at: record_time(i, count, now),
-        failure: i.is_multiple_of(10).then(|| FailReason {
-            code: "2810012".to_owned(),
-            name: "LICENSE_DRM_INFO_NOT_FOUND".to_owned(),
-        }),
+/// Writes the NDJSON file the import reads: `count` records for each
+/// site, the i-th of them spread evenly over three years before `now`.
+fn write_history_file(path: &std::path::Path, count: usize, now: i64) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for site_id in SITES {
+        for i in 0..count {
+            let fail = i.is_multiple_of(10);
+            let line = serde_json::json!({
+                "siteId": site_id,
+                "contentId": format!("content-{:05}", i % 1000),
+                "licenseStatus": if fail { "fail" } else { "success" },
+                "drmType": DrmType::ALL[i % 4].name(),
+                "userId": format!("{:032x}", md5_of(&format!("user-{}", i % 5000))),
+                "deviceId": format!("device-{}", i % 20_000),
+                "deviceModel": [
+                    "Chrome-Linux-x86_64-131",
+                    "Chrome-Android-ARM64-131",
+                    "Safari-iOS-ARM64-18",
+                ][i % 3],
+                "platformName": [Platform::Linux, Platform::Android, Platform::Ios][i % 3].name(),
+                "licenseCreatedAt": record_time(i, count, now),
+                "errorCode": fail.then_some("2810012"),
+                "errorName": fail.then_some("LICENSE_DRM_INFO_NOT_FOUND"),
+            });
+            serde_json::to_writer(&mut out, &line).unwrap();
+            out.write_all(b"\n").unwrap();
+        }
     }
+    out.flush().unwrap();
 }
 
 /// When the i-th of `count` records was created.

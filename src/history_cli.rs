@@ -4,24 +4,24 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::mpsc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::history::{HistoryQuery, HistoryWindow, NewLicenseRecord};
 use crate::domain::ids::{generate_kms_token, SiteId};
 use crate::domain::params::QueryParams;
 use crate::domain::policy::BASIC_POLICY_ID;
-use crate::history_file::{ExportFormat, FileRecord, XlsxExport};
+use crate::history_file::{CheckedRecord, ExportFormat, FileRecord, XlsxExport};
 use crate::secrets::MasterKey;
-use crate::store::{HistoryWalk, NewSite, SharedStore};
-
-/// Records committed per transaction by an import.
-const IMPORT_BATCH: usize = 5000;
+use crate::store::{HistoryImport, HistoryWalk, NewSite, SharedStore};
 
 fn progress(length: u64, unit: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
@@ -89,49 +89,112 @@ pub async fn export(
     Ok(written)
 }
 
+/// Records the reading thread parses before handing them over.
+const PARSE_BATCH: usize = 10_000;
+
 /// Reads records from `path` (CSV when it ends in `.csv`, NDJSON otherwise)
 /// into the database. A site the database lacks is created, turned off,
-/// under `account`. Answers how many records were stored.
+/// under `account`. Answers how many records were stored. One thread
+/// parses while this task stores, so the two overlap on separate cores.
 pub async fn import(
     store: &SharedStore,
     master_key: &MasterKey,
     path: &Path,
     account: &str,
 ) -> anyhow::Result<u64> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let bar = progress(file.metadata()?.len(), "bytes");
-    let reader = BufReader::new(bar.wrap_read(file));
-    let records: Box<dyn Iterator<Item = anyhow::Result<FileRecord>>> =
-        match ExportFormat::of_file(&path.to_string_lossy()) {
-            ExportFormat::Csv => Box::new(
-                csv::Reader::from_reader(reader)
-                    .into_deserialize()
-                    .map(|row| row.map_err(anyhow::Error::from)),
-            ),
-            ExportFormat::Ndjson => Box::new(ndjson_records(reader)),
-            ExportFormat::Xlsx => bail!("import reads CSV or NDJSON, not XLSX"),
-        };
-
-    let mut importer = Importer {
-        store,
-        master_key,
-        account,
-        sites: HashMap::new(),
-        run: Vec::new(),
-        batch: Vec::new(),
-        stored: 0,
+    let format = match ExportFormat::of_file(&path.to_string_lossy()) {
+        ExportFormat::Xlsx => bail!("import reads CSV or NDJSON, not XLSX"),
+        format => format,
     };
-    for (index, record) in records.enumerate() {
-        let record =
-            record.with_context(|| format!("record {} of {}", index + 1, path.display()))?;
-        importer
-            .add(record)
-            .await
-            .with_context(|| format!("record {} of {}", index + 1, path.display()))?;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let length = file.metadata()?.len();
+    let bar = progress(length, "bytes");
+    let read = Arc::new(AtomicU64::new(0));
+    let reader = BufReader::new(ByteCount {
+        inner: bar.wrap_read(file),
+        read: read.clone(),
+    });
+    let (batches, mut parsed) = mpsc::channel(4);
+    let name = path.display().to_string();
+    let reading =
+        tokio::task::spawn_blocking(move || parse_records(reader, format, &name, batches));
+
+    let account_id = store.ensure_account(account, SystemClock.now_ms()).await?;
+    let mut importer = None;
+    while let Some(batch) = parsed.recv().await {
+        let batch = batch?;
+        let importer = match &mut importer {
+            Some(importer) => importer,
+            None => {
+                let so_far = read.load(Ordering::Relaxed).max(1);
+                let expected = length.saturating_mul(batch.len() as u64) / so_far;
+                importer.insert(Importer::begin(store, master_key, account_id, expected).await?)
+            }
+        };
+        importer.add(batch).await?;
     }
-    importer.finish().await?;
+    reading.await??;
+    let stored = match importer {
+        Some(importer) => importer.finish().await?,
+        None => 0,
+    };
     bar.finish_and_clear();
-    Ok(importer.stored)
+    Ok(stored)
+}
+
+/// A reader that tells how many bytes have gone through it.
+struct ByteCount<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for ByteCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Parses and checks every record of `reader`, sending them on in batches;
+/// the first fault is sent instead, naming the record, and ends the read.
+fn parse_records(
+    reader: impl BufRead,
+    format: ExportFormat,
+    name: &str,
+    batches: mpsc::Sender<anyhow::Result<Vec<CheckedRecord>>>,
+) -> anyhow::Result<()> {
+    let records: Box<dyn Iterator<Item = anyhow::Result<FileRecord>>> = match format {
+        ExportFormat::Csv => Box::new(
+            csv::Reader::from_reader(reader)
+                .into_deserialize()
+                .map(|row| row.map_err(anyhow::Error::from)),
+        ),
+        _ => Box::new(ndjson_records(reader)),
+    };
+    let mut batch = Vec::with_capacity(PARSE_BATCH);
+    for (index, record) in records.enumerate() {
+        let checked = record.and_then(|record| record.check().map_err(anyhow::Error::msg));
+        match checked {
+            Ok(checked) => batch.push(checked),
+            Err(error) => {
+                let error = error.context(format!("record {} of {name}", index + 1));
+                // The importer may already have stopped; it then has its own error.
+                let _ = batches.blocking_send(Err(error));
+                return Ok(());
+            }
+        }
+        if batch.len() == PARSE_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+            if batches.blocking_send(Ok(full)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = batches.blocking_send(Ok(batch));
+    }
+    Ok(())
 }
 
 fn ndjson_records(reader: impl BufRead) -> impl Iterator<Item = anyhow::Result<FileRecord>> {
@@ -142,69 +205,67 @@ fn ndjson_records(reader: impl BufRead) -> impl Iterator<Item = anyhow::Result<F
 }
 
 struct Importer<'a> {
-    store: &'a SharedStore,
+    import: Box<dyn HistoryImport + 'a>,
     master_key: &'a MasterKey,
-    account: &'a str,
+    account_id: i64,
     sites: HashMap<String, i64>,
     /// Records of one millisecond, kept back until the next one starts.
     run: Vec<NewLicenseRecord>,
-    batch: Vec<NewLicenseRecord>,
-    stored: u64,
 }
 
-impl Importer<'_> {
-    async fn add(&mut self, record: FileRecord) -> anyhow::Result<()> {
-        let checked = record.check().map_err(anyhow::Error::msg)?;
-        let site_pk = self.site_pk(&record.site_id).await?;
-        let new = NewLicenseRecord {
-            site_pk,
-            content_id: record.content_id,
-            drm_type: checked.drm_type,
-            user_id: record.user_id,
-            device_id: record.device_id,
-            device_model: record.device_model,
-            platform: checked.platform,
-            created_at: record.license_created_at,
-            failure: checked.failure,
-        };
-        if self
-            .run
-            .first()
-            .is_some_and(|first| first.created_at != new.created_at)
-        {
-            self.end_run().await?;
+impl<'a> Importer<'a> {
+    async fn begin(
+        store: &'a SharedStore,
+        master_key: &'a MasterKey,
+        account_id: i64,
+        expected: u64,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            import: store.begin_import(expected).await?,
+            master_key,
+            account_id,
+            sites: HashMap::new(),
+            run: Vec::new(),
+        })
+    }
+
+    /// Stores a batch of records, but for the last millisecond's, which
+    /// wait for the next batch.
+    async fn add(&mut self, records: Vec<CheckedRecord>) -> anyhow::Result<()> {
+        let mut ready = Vec::with_capacity(records.len());
+        for record in records {
+            let site_pk = self.site_pk(&record.site_id).await?;
+            let record = record.stored_as(site_pk);
+            if self
+                .run
+                .first()
+                .is_some_and(|first| first.created_at != record.created_at)
+            {
+                self.end_run(&mut ready);
+            }
+            self.run.push(record);
         }
-        self.run.push(new);
-        Ok(())
+        Ok(self.import.add(ready).await?)
     }
 
     /// Exports list records of one millisecond newest first, that is by
     /// falling id; storing them in reverse keeps that order on re-export.
-    async fn end_run(&mut self) -> anyhow::Result<()> {
-        self.batch.extend(self.run.drain(..).rev());
-        if self.batch.len() >= IMPORT_BATCH {
-            self.flush().await?;
-        }
-        Ok(())
+    fn end_run(&mut self, ready: &mut Vec<NewLicenseRecord>) {
+        ready.extend(self.run.drain(..).rev());
     }
 
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        self.store.insert_license_records(&self.batch).await?;
-        self.stored += self.batch.len() as u64;
-        self.batch.clear();
-        Ok(())
-    }
-
-    async fn finish(&mut self) -> anyhow::Result<()> {
-        self.end_run().await?;
-        self.flush().await
+    async fn finish(mut self) -> anyhow::Result<u64> {
+        let mut ready = Vec::new();
+        self.end_run(&mut ready);
+        self.import.add(ready).await?;
+        Ok(self.import.commit().await?)
     }
 
     async fn site_pk(&mut self, site_id: &str) -> anyhow::Result<i64> {
         if let Some(pk) = self.sites.get(site_id) {
             return Ok(*pk);
         }
-        let pk = match self.store.find_site_of_any_account(site_id).await? {
+        let pk = match self.import.find_site(site_id).await? {
             Some(site) => site.pk,
             None => self.create_site(site_id).await?,
         };
@@ -212,23 +273,21 @@ impl Importer<'_> {
         Ok(pk)
     }
 
-    async fn create_site(&self, site_id: &str) -> anyhow::Result<i64> {
+    async fn create_site(&mut self, site_id: &str) -> anyhow::Result<i64> {
         if SiteId::parse(site_id).is_none() {
             bail!("siteId {site_id:?} is not a site id (drm-, 14 digits of UTC time, -, 5 letters or digits)");
         }
-        let now = SystemClock.now_ms();
-        let account_id = self.store.ensure_account(self.account, now).await?;
         let site = NewSite {
             site_id: site_id.to_owned(),
-            account_id,
+            account_id: self.account_id,
             name: "imported".to_owned(),
             policy_id: BASIC_POLICY_ID,
             kms_token_sealed: self.master_key.seal(generate_kms_token().as_bytes()),
             fairplay_sealed: None,
-            created_at: now,
+            created_at: SystemClock.now_ms(),
         };
         Ok(self
-            .store
+            .import
             .insert_site(&site, "site created by history import")
             .await?
             .pk)

@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::domain::device::Platform;
 use crate::domain::drm::DrmType;
-use crate::domain::history::{FailReason, LicenseRecord, LicenseStatus, MAX_EPOCH_MS};
+use crate::domain::history::{
+    FailReason, LicenseRecord, LicenseStatus, NewLicenseRecord, MAX_EPOCH_MS,
+};
 use crate::domain::params::ParamError;
 use crate::wire::HistoryRecordView;
 
@@ -155,20 +157,28 @@ pub struct FileRecord {
     pub error_name: Option<String>,
 }
 
-/// The parts of a file record that the store keeps as typed values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A file record whose fields have been checked, ready to be stored once
+/// its site's internal key is known.
+#[derive(Debug, Clone)]
 pub struct CheckedRecord {
-    /// DRM type, when the record names one.
-    pub drm_type: Option<DrmType>,
-    /// Platform.
-    pub platform: Platform,
-    /// Set for fail records.
-    pub failure: Option<FailReason>,
+    /// Site the record belongs to.
+    pub site_id: String,
+    record: NewLicenseRecord,
+}
+
+impl CheckedRecord {
+    /// The record as stored under the site whose internal key is `site_pk`.
+    pub fn stored_as(self, site_pk: i64) -> NewLicenseRecord {
+        NewLicenseRecord {
+            site_pk,
+            ..self.record
+        }
+    }
 }
 
 impl FileRecord {
     /// Checks the enumerated fields; the error names the field at fault.
-    pub fn check(&self) -> Result<CheckedRecord, String> {
+    pub fn check(self) -> Result<CheckedRecord, String> {
         let status = LicenseStatus::parse(&self.license_status)
             .ok_or("licenseStatus must be success or fail")?;
         let drm_type = match self.drm_type.as_str() {
@@ -189,14 +199,23 @@ impl FileRecord {
         let failure = match status {
             LicenseStatus::Success => None,
             LicenseStatus::Fail => Some(FailReason {
-                code: self.error_code.clone().unwrap_or_default(),
-                name: self.error_name.clone().unwrap_or_default(),
+                code: self.error_code.unwrap_or_default(),
+                name: self.error_name.unwrap_or_default(),
             }),
         };
         Ok(CheckedRecord {
-            drm_type,
-            platform,
-            failure,
+            site_id: self.site_id,
+            record: NewLicenseRecord {
+                site_pk: 0,
+                content_id: self.content_id,
+                drm_type,
+                user_id: self.user_id,
+                device_id: self.device_id,
+                device_model: self.device_model,
+                platform,
+                created_at: self.license_created_at,
+                failure,
+            },
         })
     }
 }

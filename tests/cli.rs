@@ -431,7 +431,7 @@ async fn history_import_then_export_round_trips_byte_for_byte() {
 }
 
 #[test]
-fn history_import_names_the_record_at_fault() {
+fn a_faulty_history_import_names_the_record_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.ndjson");
     let good = r#"{"siteId":"drm-20261203000000-ROUND","contentId":"c-1","licenseStatus":"success","drmType":"ClearKey","userId":"u","deviceId":"d","deviceModel":"m","platformName":"PLATFORM_LINUX","licenseCreatedAt":1}"#;
@@ -445,6 +445,10 @@ fn history_import_names_the_record_at_fault() {
     .unwrap();
 
     let output = multidrm(dir.path(), &["history", "import", file.to_str().unwrap()]);
+    let after = multidrm(
+        dir.path(),
+        &["history", "export", "--site", "drm-20261203000000-ROUND"],
+    );
 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
@@ -452,4 +456,7 @@ fn history_import_names_the_record_at_fault() {
         stderr.contains("record 2 of") && stderr.contains("PLATFORM_AMIGA"),
         "{stderr}"
     );
+    // One transaction: neither the good first record nor its new site stayed.
+    assert!(!after.status.success());
+    assert!(String::from_utf8_lossy(&after.stderr).contains("no site drm-20261203000000-ROUND"));
 }

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 
 use super::{
-    AccessKeyRecord, AuditEntry, NewSite, SharedStore, Store, StoreResult, StoredContentKey,
+    AccessKeyRecord, AuditEntry, HistoryImport, NewSite, SharedStore, Store, StoreResult,
+    StoredContentKey,
 };
 use crate::domain::history::{HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord};
 use crate::domain::ids::Kid;
@@ -317,6 +318,13 @@ impl Store for CachedStore {
 
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
         self.inner.insert_license_records(records).await
+    }
+
+    async fn begin_import(
+        &self,
+        expected_records: u64,
+    ) -> StoreResult<Box<dyn HistoryImport + '_>> {
+        self.inner.begin_import(expected_records).await
     }
 
     async fn read_history(

@@ -4,11 +4,13 @@
 
 mod cache;
 mod history_sql;
+mod import;
 mod partitions;
 mod policies_sql;
 mod postgres;
 mod sites_sql;
 mod sqlite;
+mod sqlite_import;
 mod tally;
 mod walk;
 mod writer;
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use cache::CachedStore;
+pub use import::{BatchedImport, HistoryImport};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use walk::HistoryWalk;
@@ -279,6 +282,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes records in one transaction: all or none.
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
+    /// Starts loading about `expected_records` records from another
+    /// service. On SQLite the whole import is one transaction, so an import
+    /// dropped before its commit leaves nothing behind; on PostgreSQL it
+    /// commits every few thousand records as it goes.
+    async fn begin_import(&self, expected_records: u64)
+        -> StoreResult<Box<dyn HistoryImport + '_>>;
     /// The rows of `window` in a site's filtered history, newest first,
     /// without counting them.
     async fn read_history(

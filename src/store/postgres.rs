@@ -13,8 +13,8 @@ use super::policies_sql::Sql;
 use super::sites_sql::SiteSql;
 use super::tally::{self, Counted};
 use super::{
-    history_sql, status_from_code, AccessKeyRecord, AuditEntry, NewSite, Store, StoreError,
-    StoreResult, StoredContentKey,
+    history_sql, status_from_code, AccessKeyRecord, AuditEntry, BatchedImport, HistoryImport,
+    NewSite, Store, StoreError, StoreResult, StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
@@ -597,6 +597,13 @@ impl Store for PostgresStore {
             outcome => outcome,
         }
         .map_err(unexpected)
+    }
+
+    async fn begin_import(
+        &self,
+        _expected_records: u64,
+    ) -> StoreResult<Box<dyn HistoryImport + '_>> {
+        Ok(Box::new(BatchedImport::new(self)))
     }
 
     async fn read_history(

@@ -13,10 +13,11 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::policies_sql::Sql;
 use super::sites_sql::SiteSql;
+use super::sqlite_import::SqliteImport;
 use super::tally::{self, Counted};
 use super::{
-    history_sql, status_from_code, AccessKeyRecord, AuditEntry, NewSite, Store, StoreError,
-    StoreResult, StoredContentKey,
+    history_sql, status_from_code, AccessKeyRecord, AuditEntry, HistoryImport, NewSite, Store,
+    StoreError, StoreResult, StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
@@ -83,6 +84,80 @@ fn site_from_row(row: &SqliteRow) -> Result<Site, sqlx::Error> {
         fairplay_sealed: row.try_get("fairplay_sealed")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Creates a site and its first log entry on `connection`, inside the
+/// caller's transaction.
+pub(super) async fn insert_site_on(
+    connection: &mut SqliteConnection,
+    site: &NewSite,
+    entry: &AuditEntry<'_>,
+) -> StoreResult<Site> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO sites (site_id, account_id, name, status, policy_id, kms_token_sealed, fairplay_sealed, created_at)
+         VALUES (?, ?, ?, 'READY', ?, ?, ?, ?) RETURNING {SITE_COLUMNS}"
+    ))
+    .bind(&site.site_id)
+    .bind(site.account_id)
+    .bind(&site.name)
+    .bind(site.policy_id)
+    .bind(&site.kms_token_sealed)
+    .bind(&site.fairplay_sealed)
+    .bind(site.created_at)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(conflict_or_unexpected("site id"))?;
+    let created = site_from_row(&row).map_err(unexpected)?;
+    Sql::<Sqlite>::insert_site_event(connection, created.pk, entry).await?;
+    Ok(created)
+}
+
+/// The site `site_id` of any account, read on `connection`.
+pub(super) async fn find_site_on(
+    connection: &mut SqliteConnection,
+    site_id: &str,
+) -> StoreResult<Option<Site>> {
+    let row = sqlx::query(&format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?"
+    ))
+    .bind(site_id)
+    .fetch_optional(connection)
+    .await
+    .map_err(unexpected)?;
+    row.as_ref()
+        .map(site_from_row)
+        .transpose()
+        .map_err(unexpected)
+}
+
+/// Inserts `records` in order on `connection`, 500 per statement: within
+/// SQLite's limit of bound values at 11 per record.
+pub(super) async fn insert_rows(
+    connection: &mut SqliteConnection,
+    records: &[NewLicenseRecord],
+) -> Result<(), sqlx::Error> {
+    for chunk in records.chunks(500) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
+             device_model, platform, error_code, error_name) ",
+        );
+        insert.push_values(chunk, |mut row, record| {
+            let failure = record.failure.as_ref();
+            row.push_bind(record.site_pk)
+                .push_bind(record.created_at)
+                .push_bind(i64::from(failure.is_some()))
+                .push_bind(record.drm_type.map(DrmType::code))
+                .push_bind(record.content_id.as_str())
+                .push_bind(record.user_id.as_str())
+                .push_bind(record.device_id.as_str())
+                .push_bind(record.device_model.as_str())
+                .push_bind(record.platform.name())
+                .push_bind(failure.map(|failure| failure.code.as_str()))
+                .push_bind(failure.map(|failure| failure.name.as_str()));
+        });
+        insert.build().execute(&mut *connection).await?;
+    }
+    Ok(())
 }
 
 fn access_key_from_row(row: &SqliteRow) -> Result<AccessKeyRecord, sqlx::Error> {
@@ -228,38 +303,14 @@ impl Store for SqliteStore {
         entry: &AuditEntry<'_>,
     ) -> StoreResult<Site> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO sites (site_id, account_id, name, status, policy_id, kms_token_sealed, fairplay_sealed, created_at)
-             VALUES (?, ?, ?, 'READY', ?, ?, ?, ?) RETURNING {SITE_COLUMNS}"
-        ))
-        .bind(&site.site_id)
-        .bind(site.account_id)
-        .bind(&site.name)
-        .bind(site.policy_id)
-        .bind(&site.kms_token_sealed)
-        .bind(&site.fairplay_sealed)
-        .bind(site.created_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(conflict_or_unexpected("site id"))?;
-        let created = site_from_row(&row).map_err(unexpected)?;
-        Sql::<Sqlite>::insert_site_event(&mut tx, created.pk, entry).await?;
+        let created = insert_site_on(&mut tx, site, entry).await?;
         tx.commit().await.map_err(unexpected)?;
         Ok(created)
     }
 
     async fn find_site_of_any_account(&self, site_id: &str) -> StoreResult<Option<Site>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SITE_COLUMNS} FROM sites WHERE site_id = ?"
-        ))
-        .bind(site_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unexpected)?;
-        row.as_ref()
-            .map(site_from_row)
-            .transpose()
-            .map_err(unexpected)
+        let mut connection = self.pool.acquire().await.map_err(unexpected)?;
+        find_site_on(&mut connection, site_id).await
     }
 
     async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>> {
@@ -541,32 +592,22 @@ impl Store for SqliteStore {
 
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        // Multi-row statements: one call per 500 records instead of one per
-        // record, within SQLite's limit of bound variables (11 per record).
-        for chunk in records.chunks(500) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
-                 device_model, platform, error_code, error_name) ",
-            );
-            insert.push_values(chunk, |mut row, record| {
-                row.push_bind(record.site_pk)
-                    .push_bind(record.created_at)
-                    .push_bind(i64::from(record.failure.is_some()))
-                    .push_bind(record.drm_type.map(DrmType::code))
-                    .push_bind(record.content_id.clone())
-                    .push_bind(record.user_id.clone())
-                    .push_bind(record.device_id.clone())
-                    .push_bind(record.device_model.clone())
-                    .push_bind(record.platform.name())
-                    .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
-                    .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
-            });
-            insert.build().execute(&mut *tx).await.map_err(unexpected)?;
-        }
+        insert_rows(&mut tx, records).await.map_err(unexpected)?;
         add_counts(&mut tx, records.iter().map(Counted::from), 1)
             .await
             .map_err(unexpected)?;
         tx.commit().await.map_err(unexpected)
+    }
+
+    async fn begin_import(
+        &self,
+        expected_records: u64,
+    ) -> StoreResult<Box<dyn HistoryImport + '_>> {
+        let connection = self.pool.acquire().await.map_err(unexpected)?.detach();
+        let import = SqliteImport::begin(connection, expected_records)
+            .await
+            .map_err(unexpected)?;
+        Ok(Box::new(import))
     }
 
     async fn read_history(
