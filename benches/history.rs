@@ -248,6 +248,12 @@ fn write_history_file(path: &std::path::Path, count: usize, now: i64) {
     for site_id in SITES {
         for i in 0..count {
             let fail = i.is_multiple_of(10);
+            let model = [
+                "Chrome-Linux-x86_64-131",
+                "Chrome-Android-ARM64-131",
+                "Safari-iOS-ARM64-18",
+            ][i % 3];
+            let platform = [Platform::Linux, Platform::Android, Platform::Ios][i % 3];
             let line = serde_json::json!({
                 "siteId": site_id,
                 "contentId": format!("content-{:05}", i % 1000),
@@ -255,12 +261,8 @@ fn write_history_file(path: &std::path::Path, count: usize, now: i64) {
                 "drmType": DrmType::ALL[i % 4].name(),
                 "userId": format!("{:032x}", md5_of(&format!("user-{}", i % 5000))),
                 "deviceId": format!("device-{}", i % 20_000),
-                "deviceModel": [
-                    "Chrome-Linux-x86_64-131",
-                    "Chrome-Android-ARM64-131",
-                    "Safari-iOS-ARM64-18",
-                ][i % 3],
-                "platformName": [Platform::Linux, Platform::Android, Platform::Ios][i % 3].name(),
+                "deviceModel": model,
+                "platformName": platform.name(),
                 "licenseCreatedAt": record_time(i, count, now),
                 "errorCode": fail.then_some("2810012"),
                 "errorName": fail.then_some("LICENSE_DRM_INFO_NOT_FOUND"),

@@ -331,6 +331,8 @@ async fn history(settings: Settings, command: &HistoryCommand) -> anyhow::Result
             eprintln!("exported {written} records");
         }
         HistoryCommand::Import { file, account } => {
+            // An import of millions of records logs its phases and their times.
+            crate::telemetry::init(&settings.log);
             let stored = history_cli::import(&store, &master_key, file, account).await?;
             eprintln!("imported {stored} records");
         }

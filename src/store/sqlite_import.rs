@@ -5,6 +5,8 @@
 //! costs a fraction of keeping seven indexes up to date row by row; other
 //! connections meanwhile read the database as it was before the import.
 
+use std::time::Instant;
+
 use async_trait::async_trait;
 use sqlx::{Connection, Row, Sqlite, SqliteConnection};
 
@@ -33,6 +35,7 @@ pub struct SqliteImport {
     dropped_indexes: Vec<String>,
     tally: Tally,
     stored: u64,
+    begun: Instant,
 }
 
 impl SqliteImport {
@@ -78,6 +81,7 @@ impl SqliteImport {
             dropped_indexes,
             tally: Tally::default(),
             stored: 0,
+            begun: Instant::now(),
         })
     }
 }
@@ -114,13 +118,25 @@ impl HistoryImport for SqliteImport {
             dropped_indexes,
             tally,
             stored,
+            begun,
         } = *self;
+        tracing::info!(
+            records = stored,
+            seconds = begun.elapsed().as_secs_f64(),
+            "history records inserted"
+        );
+        let started = Instant::now();
         for index in &dropped_indexes {
             sqlx::query(index)
                 .execute(&mut connection)
                 .await
                 .map_err(unexpected)?;
         }
+        tracing::info!(
+            indexes = dropped_indexes.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "history indexes built"
+        );
         let changes = tally.into_changes();
         for chunk in changes.chunks(history_sql::COUNT_CHANGES_PER_STATEMENT) {
             history_sql::add_counts::<Sqlite>(chunk)
@@ -129,11 +145,21 @@ impl HistoryImport for SqliteImport {
                 .await
                 .map_err(unexpected)?;
         }
+        tracing::info!(
+            counters = changes.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "history counters written"
+        );
         sqlx::query("COMMIT")
             .execute(&mut connection)
             .await
             .map_err(unexpected)?;
         connection.close().await.map_err(unexpected)?;
+        tracing::info!(
+            records = stored,
+            seconds = started.elapsed().as_secs_f64(),
+            "history import committed"
+        );
         Ok(stored)
     }
 }
