@@ -13,7 +13,7 @@ use multidrm::clock::SystemClock;
 use multidrm::config::Settings;
 use multidrm::domain::device::Platform;
 use multidrm::domain::drm::DrmType;
-use multidrm::domain::history::{FailReason, NewLicenseRecord};
+use multidrm::domain::history::{FailReason, NewLicenseRecord, RecordKey};
 use multidrm::signing::SignedHeaders;
 use multidrm::startup::App;
 use multidrm::store::NewSite;
@@ -233,6 +233,7 @@ fn ms(duration: Duration) -> f64 {
 fn record(site_pk: i64, i: usize, count: usize, now: i64) -> NewLicenseRecord {
     let drm = DrmType::ALL[i % 4];
     NewLicenseRecord {
+        key: RecordKey::generate(),
         site_pk,
         content_id: format!("content-{:05}", i % 1000),
         drm_type: Some(drm),

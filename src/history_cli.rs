@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::clock::{Clock, SystemClock};
-use crate::domain::history::{HistoryQuery, HistoryWindow, NewLicenseRecord};
+use crate::domain::history::{HistoryQuery, HistoryWindow, NewLicenseRecord, RecordKey};
 use crate::domain::ids::{generate_kms_token, SiteId};
 use crate::domain::params::QueryParams;
 use crate::domain::policy::BASIC_POLICY_ID;
@@ -157,6 +157,7 @@ impl Importer<'_> {
         let checked = record.check().map_err(anyhow::Error::msg)?;
         let site_pk = self.site_pk(&record.site_id).await?;
         let new = NewLicenseRecord {
+            key: RecordKey::generate(),
             site_pk,
             content_id: record.content_id,
             drm_type: checked.drm_type,
@@ -189,8 +190,7 @@ impl Importer<'_> {
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        self.store.insert_license_records(&self.batch).await?;
-        self.stored += self.batch.len() as u64;
+        self.stored += self.store.insert_license_records(&self.batch).await?;
         self.batch.clear();
         Ok(())
     }

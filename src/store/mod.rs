@@ -4,10 +4,12 @@
 
 mod cache;
 mod history_sql;
+mod outage;
 mod partitions;
 mod policies_sql;
 mod postgres;
 mod sites_sql;
+mod spool;
 mod sqlite;
 mod tally;
 mod walk;
@@ -19,9 +21,10 @@ use async_trait::async_trait;
 
 pub use cache::CachedStore;
 pub use postgres::PostgresStore;
+pub use spool::{SpoolError, SPOOL_FILE};
 pub use sqlite::SqliteStore;
 pub use walk::HistoryWalk;
-pub use writer::{HistoryWriter, WriteError};
+pub use writer::{HistoryWriter, OnOutage, WriteError, WriterOptions};
 
 use crate::domain::history::{
     HistoryFilter, HistoryWindow, LicenseRecord, LicenseStatus, NewLicenseRecord,
@@ -37,9 +40,25 @@ pub enum StoreError {
     /// A unique constraint refused the write; names what collided.
     #[error("{0} already exists")]
     Conflict(&'static str),
-    /// Anything else: the database is unreachable, full or damaged.
+    /// The database cannot be reached or cannot work for now (connection
+    /// lost, server shutting down, disk full); trying later may succeed.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: the database refused the statement or is damaged.
     #[error("database failure")]
     Unexpected(#[source] anyhow::Error),
+}
+
+impl StoreError {
+    /// The error for an unexpected driver failure: an outage when the
+    /// database could not be reached, otherwise a fault.
+    fn from_driver(error: sqlx::Error) -> Self {
+        if outage::is_outage(&error) {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Unexpected(error.into())
+        }
+    }
 }
 
 /// Result of a store call.
@@ -277,8 +296,9 @@ pub trait Store: Send + Sync + 'static {
     /// Internal keys of every site, deleted ones included.
     async fn list_site_pks(&self) -> StoreResult<Vec<i64>>;
 
-    /// Writes records in one transaction: all or none.
-    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
+    /// Writes records in one transaction: all or none. A record whose key
+    /// is stored already is skipped; answers how many were new.
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64>;
     /// The rows of `window` in a site's filtered history, newest first,
     /// without counting them.
     async fn read_history(

@@ -1,6 +1,7 @@
 //! The SQLite store: one file in WAL mode with `synchronous=FULL`, so a
 //! committed history record survives a crash of the process or machine.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub struct SqliteStore {
 }
 
 fn unexpected(error: sqlx::Error) -> StoreError {
-    StoreError::Unexpected(error.into())
+    StoreError::from_driver(error)
 }
 
 fn conflict_or_unexpected(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -539,17 +540,19 @@ impl Store for SqliteStore {
             .map_err(unexpected)
     }
 
-    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
         // Multi-row statements: one call per 500 records instead of one per
-        // record, within SQLite's limit of bound variables (11 per record).
+        // record, within SQLite's limit of bound variables (12 per record).
+        let mut inserted = HashSet::new();
         for chunk in records.chunks(500) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
-                 device_model, platform, error_code, error_name) ",
+                "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type, content_id, user_id,
+                 device_id, device_model, platform, error_code, error_name) ",
             );
             insert.push_values(chunk, |mut row, record| {
-                row.push_bind(record.site_pk)
+                row.push_bind(record.key.as_bytes().to_vec())
+                    .push_bind(record.site_pk)
                     .push_bind(record.created_at)
                     .push_bind(i64::from(record.failure.is_some()))
                     .push_bind(record.drm_type.map(DrmType::code))
@@ -561,12 +564,25 @@ impl Store for SqliteStore {
                     .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
                     .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
             });
-            insert.build().execute(&mut *tx).await.map_err(unexpected)?;
+            // A record already stored (a replayed batch) is skipped and not counted again.
+            insert.push(" ON CONFLICT DO NOTHING RETURNING record_key");
+            let keys: Vec<Vec<u8>> = insert
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(unexpected)?;
+            inserted.extend(keys);
         }
-        add_counts(&mut tx, records.iter().map(Counted::from), 1)
+        // Each inserted key counts once, even if a batch held it twice.
+        let count = inserted.len() as u64;
+        let new = records
+            .iter()
+            .filter(|record| inserted.remove(record.key.as_bytes().as_slice()));
+        add_counts(&mut tx, new.map(Counted::from), 1)
             .await
             .map_err(unexpected)?;
-        tx.commit().await.map_err(unexpected)
+        tx.commit().await.map_err(unexpected)?;
+        Ok(count)
     }
 
     async fn read_history(
