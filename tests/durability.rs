@@ -135,6 +135,10 @@ async fn survive_kills(common: &[&str], database_url: &str) {
     let (_server, node, _, _) = serve(common, &env);
     let total = signer.history_total(&node, &site_id).await;
     let stored = stored_records(database_url).await;
+    eprintln!(
+        "{kills} kills: {} licenses acknowledged, {total} records stored",
+        acknowledged.len()
+    );
     assert!(
         acknowledged.len() as u64 >= kills,
         "too little load to test anything: {} licenses",
@@ -317,6 +321,11 @@ async fn issuance_goes_on_through_a_database_outage_and_loses_no_record() {
     }
 
     let answers = answers.lock().unwrap();
+    eprintln!(
+        "{}s outage: {} licenses acknowledged, {spooled} spool bytes at its end",
+        outage.as_secs(),
+        answers.acknowledged.len()
+    );
     assert_eq!(answers.refused, Vec::new());
     assert_eq!(answers.unanswered, Vec::new());
     let during = answers
