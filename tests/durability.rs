@@ -17,16 +17,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use support::licensing::{
-    assert_exactly_once, create_key, fresh_postgres_database, stored_records, Signer,
-};
+use support::client::{create_key, fresh_postgres_database, Signer};
+use support::licensing::{assert_exactly_once, stored_records};
 use support::serve::serve;
 
 mod support {
+    pub mod client;
     pub mod licensing;
     pub mod serve;
 }
@@ -54,49 +55,66 @@ struct Answers {
 }
 
 /// Workers that each ask for licenses one after the other, under user ids
-/// `<label>-<worker>-<n>`, until `stop` is set or (when `stop_on_error`) a
-/// request gets no answer.
-fn start_load(
-    signer: &Signer,
-    node: &str,
-    site_id: &str,
-    label: &str,
-    workers: u64,
-    stop_on_error: bool,
-) -> (
-    Arc<Mutex<Answers>>,
-    Arc<Mutex<bool>>,
-    Vec<tokio::task::JoinHandle<()>>,
-) {
-    let answers = Arc::new(Mutex::new(Answers::default()));
-    let stop = Arc::new(Mutex::new(false));
-    let tasks = (0..workers)
-        .map(|worker| {
-            let (signer, node, site_id) = (signer.clone(), node.to_owned(), site_id.to_owned());
-            let (answers, stop, label) = (answers.clone(), stop.clone(), label.to_owned());
-            tokio::spawn(async move {
-                for n in 0.. {
-                    if *stop.lock().unwrap() {
-                        return;
-                    }
-                    let user = format!("{label}-{worker}-{n}");
-                    let answer = signer.issue(&node, &site_id, &user).await;
-                    let mut answers = answers.lock().unwrap();
-                    match answer {
-                        Ok(200) => {
-                            answers.acknowledged.push(user);
-                            answers.acknowledged_at.push(Instant::now());
+/// `<label>-<worker>-<n>`.
+struct Load {
+    answers: Arc<Mutex<Answers>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts `workers` workers against `node`; when `until_gone`, each
+    /// ends at its first request that gets no answer (the server is gone).
+    fn start(
+        signer: &Signer,
+        node: &str,
+        site_id: &str,
+        label: &str,
+        workers: u64,
+        until_gone: bool,
+    ) -> Self {
+        let answers = Arc::new(Mutex::new(Answers::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..workers)
+            .map(|worker| {
+                let (signer, node, site_id) = (signer.clone(), node.to_owned(), site_id.to_owned());
+                let (answers, stop, label) = (answers.clone(), stop.clone(), label.to_owned());
+                tokio::spawn(async move {
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
                         }
-                        Ok(status) => answers.refused.push((user, status)),
-                        // The server was killed: this worker is done.
-                        Err(_) if stop_on_error => return,
-                        Err(error) => answers.unanswered.push((user, error)),
+                        let user = format!("{label}-{worker}-{n}");
+                        let answer = signer.issue(&node, &site_id, &user).await;
+                        let mut answers = answers.lock().unwrap();
+                        match answer {
+                            Ok(200) => {
+                                answers.acknowledged.push(user);
+                                answers.acknowledged_at.push(Instant::now());
+                            }
+                            Ok(status) => answers.refused.push((user, status)),
+                            Err(_) if until_gone => return,
+                            Err(error) => answers.unanswered.push((user, error)),
+                        }
                     }
-                }
+                })
             })
-        })
-        .collect();
-    (answers, stop, tasks)
+            .collect();
+        Self {
+            answers,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Stops the workers, waits for them and answers what they got.
+    async fn finish(self) -> Answers {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        std::mem::take(&mut *self.answers.lock().unwrap())
+    }
 }
 
 /// Kills `serve` at random moments under load `kills` times, then checks
@@ -118,16 +136,13 @@ async fn survive_kills(common: &[&str], database_url: &str) {
     for round in 0..kills {
         let (mut server, node, _, _) = serve(common, &env);
         let label = format!("round{round}");
-        let (answers, _, tasks) = start_load(&signer, &node, &site_id, &label, workers, true);
+        let load = Load::start(&signer, &node, &site_id, &label, workers, true);
         let run_ms = rand::thread_rng().gen_range(50..=max_ms.max(50));
         tokio::time::sleep(Duration::from_millis(run_ms)).await;
         server.0.kill().expect("SIGKILL reaches the server");
         server.0.wait().unwrap();
-        for task in tasks {
-            task.await.unwrap();
-        }
+        let mut answers = load.finish().await;
 
-        let mut answers = answers.lock().unwrap();
         assert_eq!(answers.refused, Vec::new(), "round {round}");
         acknowledged.append(&mut answers.acknowledged);
     }
@@ -184,16 +199,13 @@ async fn sigterm_finishes_licenses_in_flight_and_commits_their_records_before_ex
     let (mut server, node, _, _) = serve(&common, &env);
     let site_id = signer.clearkey_site(&node).await;
 
-    let (answers, _, tasks) = start_load(&signer, &node, &site_id, "term", 8, true);
+    let load = Load::start(&signer, &node, &site_id, "term", 8, true);
     tokio::time::sleep(Duration::from_millis(500)).await;
     run(Command::new("kill").args(["-TERM", &server.0.id().to_string()]));
-    for task in tasks {
-        task.await.unwrap();
-    }
     let exit = server.0.wait().unwrap();
+    let answers = load.finish().await;
 
     assert!(exit.success(), "serve exited with {exit}");
-    let answers = answers.lock().unwrap();
     assert_eq!(answers.refused, Vec::new());
     assert!(!answers.acknowledged.is_empty());
     let (_server, node, _, _) = serve(&common, &env);
@@ -300,8 +312,7 @@ async fn issuance_goes_on_through_a_database_outage_and_loses_no_record() {
     );
     let (_server, node, _, _) = serve(&rig.common(), &RIG_ENV);
 
-    let load = start_load(&rig.signer, &node, &rig.site_id, "outage", workers, false);
-    let (answers, stop, tasks) = load;
+    let load = Load::start(&rig.signer, &node, &rig.site_id, "outage", workers, false);
     tokio::time::sleep(Duration::from_secs(1)).await;
     rig.cluster.stop("fast");
     let down_at = Instant::now();
@@ -310,17 +321,13 @@ async fn issuance_goes_on_through_a_database_outage_and_loses_no_record() {
     let up_at = Instant::now();
     rig.cluster.start();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    *stop.lock().unwrap() = true;
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let answers = load.finish().await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while rig.spool_bytes() > 0 {
         assert!(Instant::now() < deadline, "the spool was not replayed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let answers = answers.lock().unwrap();
     eprintln!(
         "{}s outage: {} licenses acknowledged, {spooled} spool bytes at its end",
         outage.as_secs(),

@@ -1,90 +1,20 @@
-//! A client of a real `multidrm serve` process for durability tests: an
-//! access key made with the CLI, a ClearKey site, license requests whose
-//! user id names each one, and the history as stored.
+//! License requests to a real `multidrm serve` process whose user id
+//! names each one, and the history as stored, for durability tests.
 
 use std::collections::HashMap;
-use std::process::Command;
-use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use md5::{Digest, Md5};
-use multidrm::signing::SignedHeaders;
 use serde_json::{json, Value};
 use sqlx::{Connection, Row};
+
+use super::client::{stored_user, Signer};
 
 /// The content key every test license asks for.
 const KID_HEX: &str = "11223344556677889900aabbccddeeff";
 const KID_BASE64URL: &str = "ESIzRFVmd4iZAKq7zN3u_w";
 
-/// A fresh database on the PostgreSQL server at `server`, as a URL.
-pub async fn fresh_postgres_database(server: &str, prefix: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(server)
-        .await
-        .expect("the test PostgreSQL server answers");
-    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (base, _) = server
-        .split_once('?')
-        .unwrap_or((server, ""))
-        .0
-        .rsplit_once('/')
-        .unwrap();
-    format!("{base}/{name}")
-}
-
-/// Creates an access key with `multidrm keys create`; answers its JSON.
-pub fn create_key(common: &[&str], env: &[(&str, &str)]) -> Value {
-    let created = Command::new(env!("CARGO_BIN_EXE_multidrm"))
-        .args(common)
-        .args(["keys", "create", "--json"])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    serde_json::from_slice(&created.stdout).unwrap()
-}
-
-/// A client signing with one access key.
-#[derive(Clone)]
-pub struct Signer {
-    client: reqwest::Client,
-    key: Value,
-}
-
 impl Signer {
-    /// Signs with `key` (the JSON of `keys create`).
-    pub fn new(key: Value) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        Self { client, key }
-    }
-
-    fn request(&self, method: reqwest::Method, node: &str, path: &str) -> reqwest::RequestBuilder {
-        let now = chrono::Utc::now().timestamp_millis();
-        let headers = SignedHeaders::new(
-            method.as_str(),
-            path,
-            now,
-            self.key["accessKey"].as_str().unwrap(),
-            self.key["secretKey"].as_str().unwrap(),
-        );
-        let mut request = self.client.request(method, format!("http://{node}{path}"));
-        for (name, value) in headers.pairs() {
-            request = request.header(name, value);
-        }
-        request
-    }
-
     /// Creates a site that is on and has the test content key; answers its id.
     pub async fn clearkey_site(&self, node: &str) -> String {
         let site: Value = self
@@ -158,11 +88,6 @@ impl Signer {
             .as_i64()
             .unwrap_or_else(|| panic!("no total in {page}"))
     }
-}
-
-/// The user id a record of `user` is stored under (its MD5).
-pub fn stored_user(user: &str) -> String {
-    hex::encode(Md5::digest(user))
 }
 
 /// How many records each stored user id has, read from the database itself.
