@@ -1,6 +1,7 @@
 //! Storage: one trait, one implementation per database engine, chosen once
 //! from the database URL. Handlers see only domain types. The history
-//! writer batches record inserts into shared transactions.
+//! writer batches record inserts into shared transactions, and spools them
+//! to a file while the database is unavailable.
 
 mod cache;
 mod history_sql;
