@@ -463,6 +463,13 @@ async fn with_history_on_outage_refuse_a_license_request_gets_a_503_while_the_da
     assert_eq!(body["error"]["code"], "280020");
     assert_eq!(body["error"]["name"], "DATABASE_UNAVAILABLE");
     assert_eq!(rig.spool_bytes(), 0);
+    let sites = rig
+        .signer
+        .request(reqwest::Method::GET, &node, "/api/v1/sites")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sites.status(), 503, "any request needing the database");
     rig.cluster.start();
     assert_eq!(
         rig.signer.issue(&node, &rig.site_id, "after").await,
