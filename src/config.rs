@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::secrets::Secret;
+use crate::store::OnOutage;
 
 /// Prefix of every environment variable that sets a field.
 pub const ENV_PREFIX: &str = "MULTIDRM_";
@@ -40,6 +41,10 @@ pub struct Settings {
     pub history_batch_size: usize,
     /// Days of license history to keep; 0 keeps everything.
     pub history_retention_days: u32,
+    /// While the database is unavailable: `spool` keeps issuing licenses
+    /// and writes their records to a file in the data directory, replayed
+    /// once the database is back; `refuse` answers license requests 503.
+    pub history_on_outage: OnOutage,
     /// How long, in ms, a node reuses an access key, site or content key it
     /// read for a license request; 0 reads them every time. Changes made on
     /// another node sharing the database apply within this time.
@@ -70,6 +75,7 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             history_batch_size: 512,
             history_retention_days: 0,
+            history_on_outage: OnOutage::Spool,
             lookup_cache_ms: 1000,
             upstream_timeout_ms: 5000,
             log: "info".to_owned(),

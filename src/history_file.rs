@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::domain::device::Platform;
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
-    FailReason, LicenseRecord, LicenseStatus, NewLicenseRecord, MAX_EPOCH_MS,
+    FailReason, LicenseRecord, LicenseStatus, NewLicenseRecord, RecordKey, MAX_EPOCH_MS,
 };
 use crate::domain::params::ParamError;
 use crate::wire::HistoryRecordView;
@@ -206,6 +206,7 @@ impl FileRecord {
         Ok(CheckedRecord {
             site_id: self.site_id,
             record: NewLicenseRecord {
+                key: RecordKey::generate(),
                 site_pk: 0,
                 content_id: self.content_id,
                 drm_type,

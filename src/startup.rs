@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::retention;
 use crate::secrets::{MasterKey, MASTER_KEY_FILE};
-use crate::store::{self, CachedStore, HistoryWriter, SharedStore};
+use crate::store::{self, CachedStore, HistoryWriter, SharedStore, WriterOptions};
 
 /// Name of the meta value that proves the master key matches the database.
 const MASTER_KEY_CHECK: &str = "master_key_check";
@@ -68,8 +68,13 @@ impl App {
             0 => store,
             ms => Arc::new(CachedStore::new(store, Duration::from_millis(ms))),
         };
-        let (writer, writer_task) =
-            HistoryWriter::start(store.clone(), settings.history_batch_size);
+        let options = WriterOptions {
+            batch_size: settings.history_batch_size,
+            on_outage: settings.history_on_outage,
+            spool_dir: settings.data_dir.clone(),
+        };
+        let (writer, writer_task) = HistoryWriter::start(store.clone(), options)
+            .context("opening the history spool in the data directory")?;
         let http_client = reqwest::Client::builder()
             .build()
             .context("building the HTTP client")?;

@@ -284,7 +284,7 @@ fn settings_layer_file_then_environment_then_flags() {
 async fn seed_history(dir: &Path, site_id: &str, count: i64) {
     use multidrm::domain::device::Platform;
     use multidrm::domain::drm::DrmType;
-    use multidrm::domain::history::{FailReason, NewLicenseRecord};
+    use multidrm::domain::history::{FailReason, NewLicenseRecord, RecordKey};
 
     let settings = multidrm::config::Settings {
         data_dir: dir.to_owned(),
@@ -304,6 +304,7 @@ async fn seed_history(dir: &Path, site_id: &str, count: i64) {
     let site = store.insert_site(&site, "seeded").await.unwrap();
     let records: Vec<NewLicenseRecord> = (0..count)
         .map(|i| NewLicenseRecord {
+            key: RecordKey::generate(),
             site_pk: site.pk,
             content_id: format!("content-{}", i % 7),
             drm_type: if i % 5 == 0 {

@@ -7,60 +7,17 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use md5::{Digest, Md5};
-use multidrm::signing::SignedHeaders;
 use serde_json::{json, Value};
-use sqlx::Connection;
+use support::client::{create_key, fresh_postgres_database, stored_user, Signer};
 use support::serve::serve;
 
 mod support {
+    pub mod client;
     pub mod serve;
 }
 
 const NODES: usize = 3;
 const LICENSES: usize = 300;
-
-/// A fresh database on the test server, as a URL.
-async fn fresh_database(server: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(server)
-        .await
-        .expect("the test PostgreSQL server answers");
-    let name = format!("multidrm_nodes_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let (prefix, _) = server
-        .split_once('?')
-        .unwrap_or((server, ""))
-        .0
-        .rsplit_once('/')
-        .unwrap();
-    format!("{prefix}/{name}")
-}
-
-/// A signed request to `node`.
-fn signed(
-    client: &reqwest::Client,
-    node: &str,
-    method: reqwest::Method,
-    path: &str,
-    key: &Value,
-) -> reqwest::RequestBuilder {
-    let now = chrono::Utc::now().timestamp_millis();
-    let headers = SignedHeaders::new(
-        method.as_str(),
-        path,
-        now,
-        key["accessKey"].as_str().unwrap(),
-        key["secretKey"].as_str().unwrap(),
-    );
-    let mut request = client.request(method, format!("http://{node}{path}"));
-    for (name, value) in headers.pairs() {
-        request = request.header(name, value);
-    }
-    request
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_on_one_database_record_every_acknowledged_license_exactly_once() {
@@ -68,7 +25,7 @@ async fn three_nodes_on_one_database_record_every_acknowledged_license_exactly_o
         eprintln!("skipped: TEST_POSTGRES_URL names no PostgreSQL server");
         return;
     };
-    let url = fresh_database(&server).await;
+    let url = fresh_postgres_database(&server, "multidrm_nodes").await;
     let master_key = "7f".repeat(32);
     let dir = tempfile::tempdir().unwrap();
     let common = [
@@ -78,52 +35,35 @@ async fn three_nodes_on_one_database_record_every_acknowledged_license_exactly_o
         dir.path().to_str().unwrap(),
     ];
     let env = [("MULTIDRM_MASTER_KEY", master_key.as_str())];
-    let created = std::process::Command::new(env!("CARGO_BIN_EXE_multidrm"))
-        .args(common)
-        .args(["keys", "create", "--json"])
-        .envs(env)
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let key: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let signer = Signer::new(create_key(&common, &env));
     let nodes: Vec<_> = (0..NODES).map(|_| serve(&common, &env)).collect();
     let addresses: Vec<String> = nodes
         .iter()
         .map(|(_, address, _, _)| address.clone())
         .collect();
-    let client = reqwest::Client::new();
 
-    let site: Value = signed(
-        &client,
-        &addresses[0],
-        reqwest::Method::POST,
-        "/api/v1/sites",
-        &key,
-    )
-    .json(&json!({"siteName": "shared_site"}))
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let site: Value = signer
+        .request(reqwest::Method::POST, &addresses[0], "/api/v1/sites")
+        .json(&json!({"siteName": "shared_site"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let site_id = site["content"]["siteId"].as_str().unwrap().to_owned();
-    let on = signed(
-        &client,
-        &addresses[1],
-        reqwest::Method::PUT,
-        &format!("/api/v1/sites/{site_id}/on"),
-        &key,
-    )
-    .send()
-    .await
-    .unwrap();
+    let on = signer
+        .request(
+            reqwest::Method::PUT,
+            &addresses[1],
+            &format!("/api/v1/sites/{site_id}/on"),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(on.status(), 200);
-    let registered = signed(&client, &addresses[2], reqwest::Method::POST, &format!("/api/v1/sites/{site_id}/contents/movie-1/keys"), &key)
+    let registered = signer
+        .request(reqwest::Method::POST, &addresses[2], &format!("/api/v1/sites/{site_id}/contents/movie-1/keys"))
         .json(&json!({"kid": "11223344556677889900aabbccddeeff", "key": "ffeeddccbbaa00998877665544332211"}))
         .send()
         .await
@@ -132,20 +72,15 @@ async fn three_nodes_on_one_database_record_every_acknowledged_license_exactly_o
 
     let mut requests = Vec::new();
     for i in 0..LICENSES {
-        let (client, key, node) = (client.clone(), key.clone(), addresses[i % NODES].clone());
+        let (signer, node) = (signer.clone(), addresses[i % NODES].clone());
         let token = STANDARD.encode(json!({"siteId": site_id, "contentId": "movie-1", "drmType": "ClearKey", "userId": format!("viewer-{i}")}).to_string());
         requests.push(tokio::spawn(async move {
-            let response = signed(
-                &client,
-                &node,
-                reqwest::Method::POST,
-                "/api/v1/license",
-                &key,
-            )
-            .header("x-drm-token", token)
-            .body(r#"{"kids":["ESIzRFVmd4iZAKq7zN3u_w"]}"#)
-            .send()
-            .await;
+            let response = signer
+                .request(reqwest::Method::POST, &node, "/api/v1/license")
+                .header("x-drm-token", token)
+                .body(r#"{"kids":["ESIzRFVmd4iZAKq7zN3u_w"]}"#)
+                .send()
+                .await;
             (
                 i,
                 response
@@ -158,7 +93,7 @@ async fn three_nodes_on_one_database_record_every_acknowledged_license_exactly_o
     for request in requests {
         let (i, status) = request.await.unwrap();
         if status == 200 {
-            acknowledged.push(hex::encode(Md5::digest(format!("viewer-{i}"))));
+            acknowledged.push(stored_user(&format!("viewer-{i}")));
         }
     }
 
@@ -167,7 +102,8 @@ async fn three_nodes_on_one_database_record_every_acknowledged_license_exactly_o
     let mut total;
     loop {
         let path = format!("/api/v1/license/statistics?siteId={site_id}&pageSize=100{cursor}");
-        let page: Value = signed(&client, &addresses[2], reqwest::Method::GET, &path, &key)
+        let page: Value = signer
+            .request(reqwest::Method::GET, &addresses[2], &path)
             .send()
             .await
             .unwrap()

@@ -48,9 +48,34 @@ pub struct FailReason {
     pub name: String,
 }
 
+/// A record's identity, chosen when the record is made and stored with it,
+/// so that writing the same record twice (a spool replayed after a crash,
+/// a batch retried after a lost answer) stores it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordKey([u8; 16]);
+
+impl RecordKey {
+    /// A new random key (UUID version 4: 122 random bits).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().into_bytes())
+    }
+
+    /// The key as stored.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// A stored key; None unless it is 16 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+}
+
 /// A record about to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLicenseRecord {
+    /// Identity that makes writing the record idempotent.
+    pub key: RecordKey,
     /// Internal key of the site.
     pub site_pk: i64,
     /// Content id from the token; empty when the token had none valid.

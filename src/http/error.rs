@@ -3,7 +3,7 @@
 //! section 2) and everything else the service shape (spec section 3).
 //! The full list of codes is in `docs/errors.md`.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -14,6 +14,9 @@ use crate::domain::history::FailReason;
 use crate::domain::params::ParamError;
 use crate::domain::upstream::UpstreamError;
 use crate::store::{StoreError, WriteError};
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,10 @@ pub enum ApiError {
     /// No site has the KMS token; the token is never echoed.
     #[error("no site has this KMS token")]
     KmsTokenUnknown,
+    /// The database is unavailable (and, for a license request,
+    /// `history_on_outage` is `refuse`); trying later may succeed.
+    #[error("the database is unavailable; try again later")]
+    DatabaseUnavailable,
     /// Anything unexpected; the cause goes to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -136,6 +143,7 @@ impl ApiError {
             Self::Upstream(_) => (S::BAD_GATEWAY, "289012", "UPSTREAM_FAILED"),
             Self::InvalidCpix(_) => (S::UNPROCESSABLE_ENTITY, "289014", "INVALID_CPIX_DOCUMENT"),
             Self::KmsTokenUnknown => (S::NOT_FOUND, "289015", "KMS_TOKEN_NOT_FOUND"),
+            Self::DatabaseUnavailable => (S::SERVICE_UNAVAILABLE, "280020", "DATABASE_UNAVAILABLE"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "280000", "EXCEPTION"),
         }
     }
@@ -159,13 +167,22 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        Self::Internal(error.into())
+        match error {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+                Self::DatabaseUnavailable
+            }
+            other => Self::Internal(other.into()),
+        }
     }
 }
 
 impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
-        Self::Internal(error.into())
+        match error {
+            WriteError::Unavailable => Self::DatabaseUnavailable,
+            other => Self::Internal(other.into()),
+        }
     }
 }
 
@@ -188,6 +205,10 @@ impl IntoResponse for ApiError {
             };
             json!({ "error": { "code": code, "name": name, "message": message } })
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let retry = [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
+            return (status, retry, Json(body)).into_response();
+        }
         (status, Json(body)).into_response()
     }
 }

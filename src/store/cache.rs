@@ -1,5 +1,6 @@
 //! A short-lived cache in front of the store for what every license request
-//! reads: its access key, its site, the site's policy and its content keys.
+//! reads: its access key, its site, the site's policy, its content keys and
+//! the site's upstream license servers.
 //! Without it each license costs up to four database reads before its
 //! record is written.
 //!
@@ -8,15 +9,25 @@
 //! node take effect at once; changes made by another node sharing the
 //! database (a disabled key, a site turned off) take effect within the
 //! configured lifetime (`lookup_cache_ms`, 0 turns the cache off).
+//!
+//! While the database is unavailable, a lookup answered before the outage
+//! is answered again from the cache however old it is, so playback goes on
+//! for every key, site, policy and content key used since the start (up to
+//! the capacity); what was never looked up fails with a 503. After a read
+//! finds the database unavailable, cached answers are served at once and
+//! one lookup every few seconds tries the database again.
 
-use std::time::Duration;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::sync::Cache;
 
 use super::{
-    AccessKeyRecord, AuditEntry, HistoryImport, NewSite, SharedStore, Store, StoreResult,
-    StoredContentKey,
+    AccessKeyRecord, AuditEntry, HistoryImport, NewSite, SharedStore, Store, StoreError,
+    StoreResult, StoredContentKey,
 };
 use crate::domain::history::{HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord};
 use crate::domain::ids::Kid;
@@ -27,34 +38,125 @@ use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
 /// Entries kept per kind at most.
 const CAPACITY: u64 = 100_000;
 
+/// After a read found the database unavailable, how long stale answers
+/// are served without trying it again.
+const OUTAGE_RETRY: Duration = Duration::from_secs(5);
+
+/// Whether the database was found unavailable lately. While it was, one
+/// lookup at a time tries it again and the others answer from the cache
+/// at once instead of each waiting for the connection to time out.
+#[derive(Default)]
+struct Outage {
+    retry_at: Mutex<Option<Instant>>,
+}
+
+impl Outage {
+    /// Whether a lookup with a stale answer at hand should read the
+    /// database; claims the retry when one is due.
+    fn should_read(&self) -> bool {
+        let mut retry_at = self.retry_at.lock().expect("no outage user panics");
+        match *retry_at {
+            None => true,
+            Some(at) if Instant::now() < at => false,
+            Some(_) => {
+                *retry_at = Some(Instant::now() + OUTAGE_RETRY);
+                true
+            }
+        }
+    }
+
+    fn update(&self, unavailable: bool) {
+        let mut retry_at = self.retry_at.lock().expect("no outage user panics");
+        *retry_at = unavailable.then(|| Instant::now() + OUTAGE_RETRY);
+    }
+}
+
+/// Cached answers of one kind of lookup, each with the time it was read.
+/// An answer older than the lifetime is read again, but kept: while the
+/// database is unavailable the last answer read is served instead, so that
+/// licenses keep being issued for keys and sites used before an outage.
+struct Lookup<K, R> {
+    answers: Cache<K, (Instant, R)>,
+    lifetime: Duration,
+    outage: Arc<Outage>,
+}
+
+impl<K, R> Lookup<K, R>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    R: Clone + Send + Sync + 'static,
+{
+    fn new(lifetime: Duration, outage: &Arc<Outage>) -> Self {
+        Self {
+            answers: Cache::builder().max_capacity(CAPACITY).build(),
+            lifetime,
+            outage: outage.clone(),
+        }
+    }
+
+    /// The cached answer for `key` while it is fresh, else what `read`
+    /// answers; kept when `keep` says so. The stale answer stands in for
+    /// a database that is unavailable.
+    async fn get(
+        &self,
+        key: K,
+        keep: impl FnOnce(&R) -> bool,
+        read: impl Future<Output = StoreResult<R>>,
+    ) -> StoreResult<R> {
+        let cached = self.answers.get(&key);
+        if let Some((read_at, answer)) = &cached {
+            if read_at.elapsed() < self.lifetime || !self.outage.should_read() {
+                return Ok(answer.clone());
+            }
+        }
+        let outcome = read.await;
+        self.outage
+            .update(matches!(outcome, Err(StoreError::Unavailable(_))));
+        match outcome {
+            Ok(answer) if keep(&answer) => {
+                self.answers.insert(key, (Instant::now(), answer.clone()));
+                Ok(answer)
+            }
+            Ok(answer) => {
+                self.answers.invalidate(&key);
+                Ok(answer)
+            }
+            Err(StoreError::Unavailable(cause)) => match cached {
+                Some((read_at, answer)) => {
+                    tracing::debug!(
+                        age_ms = read_at.elapsed().as_millis() as u64,
+                        "database unavailable; answering a lookup from before the outage"
+                    );
+                    Ok(answer)
+                }
+                None => Err(StoreError::Unavailable(cause)),
+            },
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// The store with cached license-path lookups.
 pub struct CachedStore {
     inner: SharedStore,
-    keys: Cache<String, AccessKeyRecord>,
-    sites: Cache<(i64, String), Site>,
-    policies: Cache<(i64, i64), Policy>,
-    content_keys: Cache<(i64, String, Vec<Kid>), Vec<StoredContentKey>>,
+    keys: Lookup<String, Option<AccessKeyRecord>>,
+    sites: Lookup<(i64, String), Option<Site>>,
+    policies: Lookup<(i64, i64), Option<Policy>>,
+    content_keys: Lookup<(i64, String, Vec<Kid>), Vec<StoredContentKey>>,
+    license_servers: Lookup<i64, Option<Vec<u8>>>,
 }
 
 impl CachedStore {
-    /// Wraps `inner`; entries live for `lifetime`.
+    /// Wraps `inner`; entries are fresh for `lifetime`.
     pub fn new(inner: SharedStore, lifetime: Duration) -> Self {
-        fn cache<K, V>(lifetime: Duration) -> Cache<K, V>
-        where
-            K: std::hash::Hash + Eq + Send + Sync + 'static,
-            V: Clone + Send + Sync + 'static,
-        {
-            Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(lifetime)
-                .build()
-        }
+        let outage = Arc::default();
         Self {
             inner,
-            keys: cache(lifetime),
-            sites: cache(lifetime),
-            policies: cache(lifetime),
-            content_keys: cache(lifetime),
+            keys: Lookup::new(lifetime, &outage),
+            sites: Lookup::new(lifetime, &outage),
+            policies: Lookup::new(lifetime, &outage),
+            content_keys: Lookup::new(lifetime, &outage),
+            license_servers: Lookup::new(lifetime, &outage),
         }
     }
 }
@@ -62,37 +164,28 @@ impl CachedStore {
 #[async_trait]
 impl Store for CachedStore {
     async fn find_access_key(&self, access_key: &str) -> StoreResult<Option<AccessKeyRecord>> {
-        if let Some(found) = self.keys.get(access_key) {
-            return Ok(Some(found));
-        }
-        let found = self.inner.find_access_key(access_key).await?;
-        if let Some(record) = &found {
-            self.keys.insert(access_key.to_owned(), record.clone());
-        }
-        Ok(found)
+        let read = self.inner.find_access_key(access_key);
+        self.keys
+            .get(access_key.to_owned(), Option::is_some, read)
+            .await
     }
 
     async fn disable_access_key(&self, access_key: &str) -> StoreResult<bool> {
         let disabled = self.inner.disable_access_key(access_key).await?;
-        self.keys.invalidate(access_key);
+        self.keys.answers.invalidate(access_key);
         Ok(disabled)
     }
 
     async fn find_site(&self, account_id: i64, site_id: &str) -> StoreResult<Option<Site>> {
-        let key = (account_id, site_id.to_owned());
-        if let Some(found) = self.sites.get(&key) {
-            return Ok(Some(found));
-        }
-        let found = self.inner.find_site(account_id, site_id).await?;
-        if let Some(site) = &found {
-            self.sites.insert(key, site.clone());
-        }
-        Ok(found)
+        let read = self.inner.find_site(account_id, site_id);
+        self.sites
+            .get((account_id, site_id.to_owned()), Option::is_some, read)
+            .await
     }
 
     async fn update_site(&self, site: &Site, entry: &AuditEntry<'_>) -> StoreResult<()> {
         let outcome = self.inner.update_site(site, entry).await;
-        self.sites.invalidate_all();
+        self.sites.answers.invalidate_all();
         outcome
     }
 
@@ -106,20 +199,15 @@ impl Store for CachedStore {
             .inner
             .set_site_status_logged(site_pk, status, entry)
             .await;
-        self.sites.invalidate_all();
+        self.sites.answers.invalidate_all();
         outcome
     }
 
     async fn find_policy(&self, account_id: i64, policy_id: i64) -> StoreResult<Option<Policy>> {
-        let key = (account_id, policy_id);
-        if let Some(found) = self.policies.get(&key) {
-            return Ok(Some(found));
-        }
-        let found = self.inner.find_policy(account_id, policy_id).await?;
-        if let Some(policy) = &found {
-            self.policies.insert(key, policy.clone());
-        }
-        Ok(found)
+        let read = self.inner.find_policy(account_id, policy_id);
+        self.policies
+            .get((account_id, policy_id), Option::is_some, read)
+            .await
     }
 
     async fn update_policy(
@@ -133,7 +221,7 @@ impl Store for CachedStore {
             .inner
             .update_policy(account_id, policy_id, settings, entry)
             .await;
-        self.policies.invalidate(&(account_id, policy_id));
+        self.policies.answers.invalidate(&(account_id, policy_id));
         outcome
     }
 
@@ -144,7 +232,7 @@ impl Store for CachedStore {
         entry: &AuditEntry<'_>,
     ) -> StoreResult<bool> {
         let outcome = self.inner.delete_policy(account_id, policy_id, entry).await;
-        self.policies.invalidate(&(account_id, policy_id));
+        self.policies.answers.invalidate(&(account_id, policy_id));
         outcome
     }
 
@@ -155,17 +243,10 @@ impl Store for CachedStore {
         kids: &[Kid],
     ) -> StoreResult<Vec<StoredContentKey>> {
         let key = (site_pk, content_id.to_owned(), kids.to_vec());
-        if let Some(found) = self.content_keys.get(&key) {
-            return Ok(found);
-        }
-        let found = self
-            .inner
-            .find_content_keys(site_pk, content_id, kids)
-            .await?;
-        if found.len() == kids.len() {
-            self.content_keys.insert(key, found.clone());
-        }
-        Ok(found)
+        let read = self.inner.find_content_keys(site_pk, content_id, kids);
+        self.content_keys
+            .get(key, |found| found.len() == kids.len(), read)
+            .await
     }
 
     async fn read_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -225,11 +306,16 @@ impl Store for CachedStore {
     }
 
     async fn find_license_servers(&self, site_pk: i64) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.find_license_servers(site_pk).await
+        let read = self.inner.find_license_servers(site_pk);
+        self.license_servers
+            .get(site_pk, Option::is_some, read)
+            .await
     }
 
     async fn save_license_servers(&self, site_pk: i64, sealed: &[u8]) -> StoreResult<()> {
-        self.inner.save_license_servers(site_pk, sealed).await
+        let outcome = self.inner.save_license_servers(site_pk, sealed).await;
+        self.license_servers.answers.invalidate(&site_pk);
+        outcome
     }
 
     async fn find_kms_token_owner(&self, digest: &[u8]) -> StoreResult<Option<(i64, String)>> {
@@ -316,7 +402,7 @@ impl Store for CachedStore {
         self.inner.list_site_pks().await
     }
 
-    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64> {
         self.inner.insert_license_records(records).await
     }
 

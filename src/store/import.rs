@@ -46,8 +46,7 @@ impl<'a, S: Store + ?Sized> BatchedImport<'a, S> {
     }
 
     async fn flush(&mut self) -> StoreResult<()> {
-        self.store.insert_license_records(&self.batch).await?;
-        self.stored += self.batch.len() as u64;
+        self.stored += self.store.insert_license_records(&self.batch).await?;
         self.batch.clear();
         Ok(())
     }

@@ -1,14 +1,17 @@
 //! Storage: one trait, one implementation per database engine, chosen once
 //! from the database URL. Handlers see only domain types. The history
-//! writer batches record inserts into shared transactions.
+//! writer batches record inserts into shared transactions, and spools them
+//! to a file while the database is unavailable.
 
 mod cache;
 mod history_sql;
 mod import;
+mod outage;
 mod partitions;
 mod policies_sql;
 mod postgres;
 mod sites_sql;
+mod spool;
 mod sqlite;
 mod sqlite_import;
 mod tally;
@@ -22,9 +25,10 @@ use async_trait::async_trait;
 pub use cache::CachedStore;
 pub use import::{BatchedImport, HistoryImport};
 pub use postgres::PostgresStore;
+pub use spool::{SpoolError, SPOOL_FILE};
 pub use sqlite::SqliteStore;
 pub use walk::HistoryWalk;
-pub use writer::{HistoryWriter, WriteError};
+pub use writer::{HistoryWriter, OnOutage, WriteError, WriterOptions};
 
 use crate::domain::history::{
     HistoryFilter, HistoryWindow, LicenseRecord, LicenseStatus, NewLicenseRecord,
@@ -40,9 +44,25 @@ pub enum StoreError {
     /// A unique constraint refused the write; names what collided.
     #[error("{0} already exists")]
     Conflict(&'static str),
-    /// Anything else: the database is unreachable, full or damaged.
+    /// The database cannot be reached or cannot work for now (connection
+    /// lost, server shutting down, disk full); trying later may succeed.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: the database refused the statement or is damaged.
     #[error("database failure")]
     Unexpected(#[source] anyhow::Error),
+}
+
+impl StoreError {
+    /// The error for an unexpected driver failure: an outage when the
+    /// database could not be reached, otherwise a fault.
+    fn from_driver(error: sqlx::Error) -> Self {
+        if outage::is_outage(&error) {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Unexpected(error.into())
+        }
+    }
 }
 
 /// Result of a store call.
@@ -280,8 +300,9 @@ pub trait Store: Send + Sync + 'static {
     /// Internal keys of every site, deleted ones included.
     async fn list_site_pks(&self) -> StoreResult<Vec<i64>>;
 
-    /// Writes records in one transaction: all or none.
-    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()>;
+    /// Writes records in one transaction: all or none. A record whose key
+    /// is stored already is skipped; answers how many were new.
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64>;
     /// Starts loading about `expected_records` records from another
     /// service. On SQLite the whole import is one transaction, so an import
     /// dropped before its commit leaves nothing behind; on PostgreSQL it

@@ -22,7 +22,7 @@ type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
 pub struct Sql<DB>(PhantomData<DB>);
 
 fn unexpected(error: sqlx::Error) -> StoreError {
-    StoreError::Unexpected(error.into())
+    StoreError::from_driver(error)
 }
 
 impl<DB> Sql<DB>

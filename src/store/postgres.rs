@@ -1,7 +1,9 @@
 //! The PostgreSQL store, for several multidrm nodes sharing one database.
 //! Commits are durable with the server's default `synchronous_commit`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -25,6 +27,9 @@ use crate::domain::params::{Page, TimeRange};
 use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
 
+/// Longest wait for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Store backed by a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -33,7 +38,7 @@ pub struct PostgresStore {
 }
 
 fn unexpected(error: sqlx::Error) -> StoreError {
-    StoreError::Unexpected(error.into())
+    StoreError::from_driver(error)
 }
 
 fn conflict_or_unexpected(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -48,6 +53,10 @@ impl PostgresStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // A stopped server refuses connections at once, but the pool
+            // retries until this timeout: keep it short, so that an outage
+            // is noticed (and history spooled) within seconds.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .context("connecting to PostgreSQL (MULTIDRM_DATABASE_URL)")?;
@@ -62,18 +71,20 @@ impl PostgresStore {
     }
 
     /// Writes records and their counts in one transaction, into partitions
-    /// that must exist.
-    async fn write_records(&self, records: &[NewLicenseRecord]) -> Result<(), sqlx::Error> {
-        // Multi-row statements in one transaction: 11 parameters a record
+    /// that must exist; answers how many were not stored already.
+    async fn write_records(&self, records: &[NewLicenseRecord]) -> Result<u64, sqlx::Error> {
+        // Multi-row statements in one transaction: 12 parameters a record
         // keeps 1,000 records well under PostgreSQL's 65,535 per statement.
         let mut tx = self.pool.begin().await?;
+        let mut inserted = HashSet::new();
         for chunk in records.chunks(1000) {
             let mut insert = QueryBuilder::<Postgres>::new(
-                "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
-                 device_model, platform, error_code, error_name) ",
+                "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type, content_id, user_id,
+                 device_id, device_model, platform, error_code, error_name) ",
             );
             insert.push_values(chunk, |mut row, record| {
-                row.push_bind(record.site_pk)
+                row.push_bind(record.key.as_bytes().to_vec())
+                    .push_bind(record.site_pk)
                     .push_bind(record.created_at)
                     .push_bind(i16::from(record.failure.is_some()))
                     .push_bind(record.drm_type.map(|drm| drm.code() as i16))
@@ -85,10 +96,19 @@ impl PostgresStore {
                     .push_bind(record.failure.as_ref().map(|failure| failure.code.clone()))
                     .push_bind(record.failure.as_ref().map(|failure| failure.name.clone()));
             });
-            insert.build().execute(&mut *tx).await?;
+            // A record already stored (a replayed batch) is skipped and not counted again.
+            insert.push(" ON CONFLICT DO NOTHING RETURNING record_key");
+            let keys: Vec<Vec<u8>> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+            inserted.extend(keys);
         }
-        add_counts(&mut tx, records.iter().map(Counted::from), 1).await?;
-        tx.commit().await
+        // Each inserted key counts once, even if a batch held it twice.
+        let count = inserted.len() as u64;
+        let new = records
+            .iter()
+            .filter(|record| inserted.remove(record.key.as_bytes().as_slice()));
+        add_counts(&mut tx, new.map(Counted::from), 1).await?;
+        tx.commit().await?;
+        Ok(count)
     }
 }
 
@@ -573,7 +593,7 @@ impl Store for PostgresStore {
             .map_err(unexpected)
     }
 
-    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64> {
         let months = || {
             records
                 .iter()

@@ -12,7 +12,7 @@ use super::{StoreError, StoreResult};
 pub struct SiteSql<DB>(PhantomData<DB>);
 
 fn unexpected(error: sqlx::Error) -> StoreError {
-    StoreError::Unexpected(error.into())
+    StoreError::from_driver(error)
 }
 
 impl<DB> SiteSql<DB>

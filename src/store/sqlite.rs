@@ -1,6 +1,7 @@
 //! The SQLite store: one file in WAL mode with `synchronous=FULL`, so a
 //! committed history record survives a crash of the process or machine.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ pub struct SqliteStore {
 }
 
 fn unexpected(error: sqlx::Error) -> StoreError {
-    StoreError::Unexpected(error.into())
+    StoreError::from_driver(error)
 }
 
 fn conflict_or_unexpected(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -130,32 +131,45 @@ pub(super) async fn find_site_on(
         .map_err(unexpected)
 }
 
-/// Inserts `records` in order on `connection`, 500 per statement: within
-/// SQLite's limit of bound values at 11 per record.
+/// Records per insert statement: 12 bound values each stays within
+/// SQLite's limit.
+const INSERT_CHUNK: usize = 500;
+
+/// One multi-row insert of `records`, binding their text without copies.
+fn insert_statement(records: &[NewLicenseRecord]) -> QueryBuilder<'_, Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type, content_id,
+         user_id, device_id, device_model, platform, error_code, error_name) ",
+    );
+    insert.push_values(records, |mut row, record| {
+        let failure = record.failure.as_ref();
+        row.push_bind(record.key.as_bytes().as_slice())
+            .push_bind(record.site_pk)
+            .push_bind(record.created_at)
+            .push_bind(i64::from(failure.is_some()))
+            .push_bind(record.drm_type.map(DrmType::code))
+            .push_bind(record.content_id.as_str())
+            .push_bind(record.user_id.as_str())
+            .push_bind(record.device_id.as_str())
+            .push_bind(record.device_model.as_str())
+            .push_bind(record.platform.name())
+            .push_bind(failure.map(|failure| failure.code.as_str()))
+            .push_bind(failure.map(|failure| failure.name.as_str()));
+    });
+    insert
+}
+
+/// Inserts `records` in order on `connection`, for an import whose keys
+/// are all new.
 pub(super) async fn insert_rows(
     connection: &mut SqliteConnection,
     records: &[NewLicenseRecord],
 ) -> Result<(), sqlx::Error> {
-    for chunk in records.chunks(500) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO license_records (site_pk, created_at, status, drm_type, content_id, user_id, device_id,
-             device_model, platform, error_code, error_name) ",
-        );
-        insert.push_values(chunk, |mut row, record| {
-            let failure = record.failure.as_ref();
-            row.push_bind(record.site_pk)
-                .push_bind(record.created_at)
-                .push_bind(i64::from(failure.is_some()))
-                .push_bind(record.drm_type.map(DrmType::code))
-                .push_bind(record.content_id.as_str())
-                .push_bind(record.user_id.as_str())
-                .push_bind(record.device_id.as_str())
-                .push_bind(record.device_model.as_str())
-                .push_bind(record.platform.name())
-                .push_bind(failure.map(|failure| failure.code.as_str()))
-                .push_bind(failure.map(|failure| failure.name.as_str()));
-        });
-        insert.build().execute(&mut *connection).await?;
+    for chunk in records.chunks(INSERT_CHUNK) {
+        insert_statement(chunk)
+            .build()
+            .execute(&mut *connection)
+            .await?;
     }
     Ok(())
 }
@@ -590,13 +604,30 @@ impl Store for SqliteStore {
             .map_err(unexpected)
     }
 
-    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<()> {
+    async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        insert_rows(&mut tx, records).await.map_err(unexpected)?;
-        add_counts(&mut tx, records.iter().map(Counted::from), 1)
+        let mut inserted = HashSet::new();
+        for chunk in records.chunks(INSERT_CHUNK) {
+            // A record already stored (a replayed batch) is skipped and not counted again.
+            let mut insert = insert_statement(chunk);
+            insert.push(" ON CONFLICT DO NOTHING RETURNING record_key");
+            let keys: Vec<Vec<u8>> = insert
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(unexpected)?;
+            inserted.extend(keys);
+        }
+        // Each inserted key counts once, even if a batch held it twice.
+        let count = inserted.len() as u64;
+        let new = records
+            .iter()
+            .filter(|record| inserted.remove(record.key.as_bytes().as_slice()));
+        add_counts(&mut tx, new.map(Counted::from), 1)
             .await
             .map_err(unexpected)?;
-        tx.commit().await.map_err(unexpected)
+        tx.commit().await.map_err(unexpected)?;
+        Ok(count)
     }
 
     async fn begin_import(

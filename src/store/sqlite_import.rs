@@ -205,6 +205,7 @@ mod tests {
 
     fn record(site_pk: i64, i: i64) -> NewLicenseRecord {
         NewLicenseRecord {
+            key: crate::domain::history::RecordKey::generate(),
             site_pk,
             content_id: format!("content-{}", i % 7),
             drm_type: None,
@@ -247,7 +248,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert_eq!(before.len(), 7);
+        assert_eq!(before.len(), 8);
         assert_eq!(
             during, before,
             "other connections see the indexes throughout"

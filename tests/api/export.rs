@@ -4,7 +4,7 @@
 use md5::Digest;
 use multidrm::domain::device::Platform;
 use multidrm::domain::drm::DrmType;
-use multidrm::domain::history::NewLicenseRecord;
+use multidrm::domain::history::{NewLicenseRecord, RecordKey};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -107,6 +107,7 @@ async fn an_export_larger_than_one_store_page_streams_every_record_once() {
         .unwrap();
     let records: Vec<NewLicenseRecord> = (0..7000)
         .map(|i| NewLicenseRecord {
+            key: RecordKey::generate(),
             site_pk: site.pk,
             content_id: "content-0001".to_owned(),
             drm_type: Some(DrmType::ClearKey),

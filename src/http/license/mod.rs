@@ -25,7 +25,7 @@ use super::AppState;
 use crate::domain::clearkey::{self, LicenseRequest, SessionType};
 use crate::domain::device::{DeviceInfo, ReportedDevice};
 use crate::domain::drm::DrmType;
-use crate::domain::history::NewLicenseRecord;
+use crate::domain::history::{NewLicenseRecord, RecordKey};
 use crate::domain::site::{Site, SiteStatus};
 use crate::domain::token::{DrmToken, RawToken, ResponseFormat};
 use crate::domain::widevine::{self, ClientInfo};
@@ -198,6 +198,7 @@ fn history_record(
         ),
     };
     NewLicenseRecord {
+        key: RecordKey::generate(),
         site_pk: site.pk,
         content_id,
         drm_type,
