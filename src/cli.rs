@@ -55,6 +55,16 @@ pub enum Command {
         /// Access key the demo signs with (its secret stays on the server).
         #[arg(long)]
         demo_access_key: Option<String>,
+        /// PEM certificate chain; with --tls-key, serve HTTPS only.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Address serving Prometheus metrics at /metrics, unauthenticated
+        /// (keep it private), e.g. 127.0.0.1:9464.
+        #[arg(long)]
+        metrics_listen: Option<String>,
     },
     /// Manage access keys in the local database.
     #[command(subcommand)]
@@ -172,6 +182,9 @@ impl Cli {
             listen,
             demo,
             demo_access_key,
+            tls_cert,
+            tls_key,
+            metrics_listen,
         } = &self.command
         {
             if let Some(listen) = listen {
@@ -183,6 +196,14 @@ impl Cli {
             }
             if let Some(key) = demo_access_key {
                 overrides = overrides.merge(Serialized::default("demo_access_key", key));
+            }
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                overrides = overrides
+                    .merge(Serialized::default("tls_cert", cert))
+                    .merge(Serialized::default("tls_key", key));
+            }
+            if let Some(address) = metrics_listen {
+                overrides = overrides.merge(Serialized::default("metrics_listen", address));
             }
         }
         Settings::load(self.config.as_deref(), overrides)

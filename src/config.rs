@@ -61,6 +61,30 @@ pub struct Settings {
     pub demo_access_key: String,
     /// Shaka Player's compiled script, served to the demo page.
     pub demo_shaka_js: PathBuf,
+    /// PEM certificate chain; with `tls_key`, `serve` speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Open connections served at once; past it a new connection gets one
+    /// 503 and is closed.
+    pub max_connections: usize,
+    /// Requests handled at once; past it a request is answered 503 at once
+    /// instead of queueing (this also bounds the memory of request bodies).
+    pub max_concurrent_requests: usize,
+    /// Longest wait, in ms, for a request's headers, and for the next
+    /// request on an idle keep-alive connection; past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Longest time, in ms, to receive a request's whole body once its
+    /// headers are in; past it the request fails with a 400.
+    pub body_read_timeout_ms: u64,
+    /// Requests per second allowed to each access key (license requests
+    /// included); 0 turns the limit off. Fractions are allowed (0.5 = one per 2 s).
+    pub rate_limit_per_second: f64,
+    /// Requests an access key may send at once before `rate_limit_per_second` applies.
+    pub rate_limit_burst: u32,
+    /// Address of a second listener serving Prometheus metrics at
+    /// `/metrics`, without authentication; empty serves no metrics.
+    pub metrics_listen: String,
 }
 
 impl Default for Settings {
@@ -84,6 +108,15 @@ impl Default for Settings {
             demo_shaka_js: PathBuf::from(
                 "tests/player/node_modules/shaka-player/dist/shaka-player.compiled.js",
             ),
+            tls_cert: None,
+            tls_key: None,
+            max_connections: 1024,
+            max_concurrent_requests: 256,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            rate_limit_per_second: 0.0,
+            rate_limit_burst: 100,
+            metrics_listen: String::new(),
         }
     }
 }
@@ -119,10 +152,36 @@ impl Settings {
         if self.upstream_timeout_ms == 0 {
             bail!("MULTIDRM_UPSTREAM_TIMEOUT_MS must be at least 1");
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("MULTIDRM_TLS_CERT and MULTIDRM_TLS_KEY must be set together");
+        }
+        self.validate_limits()?;
         if self.demo && self.demo_access_key.is_empty() {
             bail!(
                 "MULTIDRM_DEMO needs MULTIDRM_DEMO_ACCESS_KEY, the access key the demo signs with"
             );
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> anyhow::Result<()> {
+        if self.max_connections == 0 {
+            bail!("MULTIDRM_MAX_CONNECTIONS must be at least 1");
+        }
+        if self.max_concurrent_requests == 0 {
+            bail!("MULTIDRM_MAX_CONCURRENT_REQUESTS must be at least 1");
+        }
+        if self.header_read_timeout_ms == 0 {
+            bail!("MULTIDRM_HEADER_READ_TIMEOUT_MS must be at least 1");
+        }
+        if self.body_read_timeout_ms == 0 {
+            bail!("MULTIDRM_BODY_READ_TIMEOUT_MS must be at least 1");
+        }
+        if !self.rate_limit_per_second.is_finite() || self.rate_limit_per_second < 0.0 {
+            bail!("MULTIDRM_RATE_LIMIT_PER_SECOND must be 0 (no limit) or a positive number");
+        }
+        if self.rate_limit_per_second > 0.0 && self.rate_limit_burst == 0 {
+            bail!("MULTIDRM_RATE_LIMIT_BURST must be at least 1");
         }
         Ok(())
     }
@@ -225,5 +284,29 @@ mod tests {
         let error = settings.validate().unwrap_err().to_string();
 
         assert!(error.contains("MULTIDRM_DEMO_ACCESS_KEY"), "{error}");
+    }
+
+    #[test]
+    fn a_tls_certificate_needs_its_key() {
+        let settings = Settings {
+            tls_cert: Some(PathBuf::from("cert.pem")),
+            ..Settings::default()
+        };
+
+        let error = settings.validate().unwrap_err().to_string();
+
+        assert!(error.contains("MULTIDRM_TLS_KEY"), "{error}");
+    }
+
+    #[test]
+    fn a_negative_rate_limit_names_the_variable() {
+        let settings = Settings {
+            rate_limit_per_second: -1.0,
+            ..Settings::default()
+        };
+
+        let error = settings.validate().unwrap_err().to_string();
+
+        assert!(error.contains("MULTIDRM_RATE_LIMIT_PER_SECOND"), "{error}");
     }
 }

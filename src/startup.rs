@@ -1,9 +1,8 @@
 //! Putting the service together: open storage, load the master key, start
 //! the history writer, and serve on a listener the caller bound (tests
-//! pass port 0).
+//! pass port 0), with TLS, connection guards and metrics as configured.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,9 +13,11 @@ use tokio::task::JoinHandle;
 use crate::admin;
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, KeyRateLimiter};
+use crate::monitoring;
 use crate::retention;
 use crate::secrets::{MasterKey, MASTER_KEY_FILE};
+use crate::server::{self, tls, Guards};
 use crate::store::{self, CachedStore, HistoryWriter, SharedStore, WriterOptions};
 
 /// Name of the meta value that proves the master key matches the database.
@@ -52,17 +53,33 @@ pub async fn open_storage(settings: &Settings) -> anyhow::Result<(SharedStore, M
     Ok((store, master_key))
 }
 
+/// The connection limit, timeout and TLS of `settings`.
+fn guards(settings: &Settings) -> anyhow::Result<Guards> {
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    Ok(Guards {
+        max_connections: settings.max_connections,
+        header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+        tls,
+    })
+}
+
 /// A ready-to-serve service with its background writer.
 pub struct App {
     /// State shared by every handler.
     pub state: AppState,
     writer_task: JoinHandle<()>,
+    guards: Guards,
 }
 
 impl App {
     /// Opens everything `settings` names, creating the data directory and
     /// database on first use.
     pub async fn open(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        // A bad certificate should stop the service before it touches the data.
+        let guards = guards(&settings)?;
         let (store, master_key) = open_storage(&settings).await?;
         let store: SharedStore = match settings.lookup_cache_ms {
             0 => store,
@@ -84,10 +101,19 @@ impl App {
             clock,
             master_key,
             time_zone: settings.time_zone()?,
+            rate_limiter: KeyRateLimiter::new(
+                settings.rate_limit_per_second,
+                settings.rate_limit_burst,
+            )
+            .map(Arc::new),
             settings: Arc::new(settings),
             http_client,
         };
-        Ok(Self { state, writer_task })
+        Ok(Self {
+            state,
+            writer_task,
+            guards,
+        })
     }
 
     /// Creates the first account and key when the database has none.
@@ -113,24 +139,26 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let service = http::service(self.state.clone());
-        let make_service =
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(service);
         let settings = &self.state.settings;
+        let metrics = match settings.metrics_listen.as_str() {
+            "" => None,
+            address => Some(monitoring::serve(address).await?),
+        };
         let retention = retention::spawn(
             self.state.store.clone(),
             self.state.clock.clone(),
             settings.history_retention_days,
         );
-        tracing::info!(address = %listener.local_addr()?, "listening");
-        axum::serve(listener, make_service)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
-        if let Some(retention) = retention {
-            retention.abort();
+        let scheme = if self.guards.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(address = %listener.local_addr()?, scheme, "listening");
+        let service = http::service(self.state.clone());
+        server::serve(listener, service, self.guards, shutdown).await;
+        for task in [retention, metrics].into_iter().flatten() {
+            task.abort();
         }
         drop(self.state);
         self.writer_task

@@ -41,7 +41,8 @@ pub fn apply_public_prefix(prefix: &str, mut request: Request) -> Request {
 }
 
 /// Middleware: admits a request only with a valid signature v2 from an
-/// enabled access key, and tells handlers who the caller is.
+/// enabled access key within its rate limit, and tells handlers who the
+/// caller is.
 pub async fn verify_signature(
     State(app): State<AppState>,
     request: Request,
@@ -54,6 +55,11 @@ pub async fn verify_signature(
             tracing::debug!(reason, "request refused by the signature check");
         }
     })?;
+    if let Some(limiter) = &app.rate_limiter {
+        limiter.check(&caller.access_key).inspect_err(|_| {
+            tracing::debug!(access_key = %caller.access_key, "request refused by the rate limit");
+        })?;
+    }
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)
 }

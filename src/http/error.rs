@@ -3,7 +3,7 @@
 //! section 2) and everything else the service shape (spec section 3).
 //! The full list of codes is in `docs/errors.md`.
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -15,8 +15,13 @@ use crate::domain::params::ParamError;
 use crate::domain::upstream::UpstreamError;
 use crate::store::{StoreError, WriteError};
 
-/// Seconds a client is asked to wait after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+/// `Retry-After` of an overload answer: capacity frees up quickly, so a
+/// client may retry soon.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// `Retry-After` while the database is unavailable: an outage lasts longer
+/// than a burst of load.
+pub const OUTAGE_RETRY_AFTER_SECONDS: u64 = 5;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,10 @@ pub enum ApiError {
     /// Gateway: the body is over the configured limit.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// Gateway: the access key sent more than its rate limit allows; it
+    /// may try again after this many seconds.
+    #[error("the access key is over its rate limit; retry after {0} s")]
+    RateLimited(u64),
     /// The body is not the expected JSON.
     #[error("{0}")]
     JsonParse(String),
@@ -97,6 +106,9 @@ pub enum ApiError {
     /// `history_on_outage` is `refuse`); trying later may succeed.
     #[error("the database is unavailable; try again later")]
     DatabaseUnavailable,
+    /// The service is at its request, connection or history queue limit.
+    #[error("the service is at capacity; retry after {RETRY_AFTER_SECONDS} s")]
+    Overloaded,
     /// Anything unexpected; the cause goes to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -115,6 +127,7 @@ impl ApiError {
             Self::AuthenticationFailed(_) => (S::UNAUTHORIZED, "200", "Authentication Failed"),
             Self::RouteNotFound => (S::NOT_FOUND, "300", "Not Found Exception"),
             Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "430", "Request Entity Too Large"),
+            Self::RateLimited(_) => (S::TOO_MANY_REQUESTS, "420", "Rate Limited"),
             Self::JsonParse(_) => (S::BAD_REQUEST, "280001", "JSON_PARSE_FAILED_EXCEPTION"),
             Self::InvalidParameter(_) => (
                 S::BAD_REQUEST,
@@ -144,6 +157,7 @@ impl ApiError {
             Self::InvalidCpix(_) => (S::UNPROCESSABLE_ENTITY, "289014", "INVALID_CPIX_DOCUMENT"),
             Self::KmsTokenUnknown => (S::NOT_FOUND, "289015", "KMS_TOKEN_NOT_FOUND"),
             Self::DatabaseUnavailable => (S::SERVICE_UNAVAILABLE, "280020", "DATABASE_UNAVAILABLE"),
+            Self::Overloaded => (S::SERVICE_UNAVAILABLE, "289016", "SERVICE_OVERLOADED"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "280000", "EXCEPTION"),
         }
     }
@@ -160,8 +174,22 @@ impl ApiError {
     fn is_gateway(&self) -> bool {
         matches!(
             self,
-            Self::AuthenticationFailed(_) | Self::RouteNotFound | Self::PayloadTooLarge
+            Self::AuthenticationFailed(_)
+                | Self::RouteNotFound
+                | Self::PayloadTooLarge
+                | Self::RateLimited(_)
         )
+    }
+
+    /// Seconds a client should wait before trying again, for refusals that
+    /// only mean "not now".
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited(seconds) => Some(*seconds),
+            Self::Overloaded => Some(RETRY_AFTER_SECONDS),
+            Self::DatabaseUnavailable => Some(OUTAGE_RETRY_AFTER_SECONDS),
+            _ => None,
+        }
     }
 }
 
@@ -181,6 +209,7 @@ impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
         match error {
             WriteError::Unavailable => Self::DatabaseUnavailable,
+            WriteError::QueueFull => Self::Overloaded,
             other => Self::Internal(other.into()),
         }
     }
@@ -205,10 +234,33 @@ impl IntoResponse for ApiError {
             };
             json!({ "error": { "code": code, "name": name, "message": message } })
         };
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            let retry = [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
-            return (status, retry, Json(body)).into_response();
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        (status, Json(body)).into_response()
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_history_queue_is_a_503_with_retry_after() {
+        let response = ApiError::from(WriteError::QueueFull).into_response();
+
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_rate_limited_request_says_when_to_retry() {
+        let response = ApiError::RateLimited(7).into_response();
+
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     }
 }

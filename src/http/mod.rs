@@ -1,5 +1,6 @@
 //! The HTTP layer: shared state, the one router listing every route, and
-//! the layers around it (public prefix, CORS, request tracing, signature).
+//! the layers around it (public prefix, CORS, request tracing, load
+//! shedding, body limit and timeout, signature and rate limit).
 
 mod auth;
 mod content_keys;
@@ -12,19 +13,24 @@ mod health;
 mod history;
 mod license;
 mod policies;
+pub mod rate_limit;
 mod sites;
 mod trace;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, Method};
 use axum::middleware;
 use axum::routing::{get, post, put};
 use axum::Router;
 use chrono_tz::Tz;
-use tower::Layer;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{BoxError, Layer, ServiceBuilder};
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -34,6 +40,7 @@ use crate::store::{HistoryWriter, SharedStore, StoredContentKey};
 
 pub use auth::SigningTarget;
 pub use error::ApiError;
+pub use rate_limit::KeyRateLimiter;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -52,6 +59,8 @@ pub struct AppState {
     pub time_zone: Tz,
     /// Client for fetching FairPlay credential files.
     pub http_client: reqwest::Client,
+    /// The per-access-key rate limit, when one is set.
+    pub rate_limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 impl AppState {
@@ -144,6 +153,19 @@ fn routes(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
         .layer(DefaultBodyLimit::max(state.settings.body_limit_bytes))
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_millis(
+            state.settings.body_read_timeout_ms,
+        )))
+        // One limit shared by every route: past it a request is answered 503
+        // at once rather than queued, so memory stays bounded under load.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    state.settings.max_concurrent_requests,
+                )),
+        )
         .layer(middleware::from_fn(trace::trace_request))
         .layer(cors())
         .with_state(state)
@@ -163,6 +185,11 @@ fn demo_routes(settings: &Settings) -> Router<AppState> {
 
 async fn route_not_found() -> ApiError {
     ApiError::RouteNotFound
+}
+
+async fn overloaded(_: BoxError) -> ApiError {
+    tracing::debug!("request refused: max_concurrent_requests are being handled");
+    ApiError::Overloaded
 }
 
 /// Players call from their own origin; no cookies are involved, so any

@@ -1,6 +1,7 @@
 //! Request tracing: every request runs in a span carrying its request id
 //! (from `x-request-id` or generated), method, matched route and client
-//! address; the id is echoed in `x-ncp-trace-id`.
+//! address; the id is echoed in `x-ncp-trace-id`. Each answer is also
+//! counted in the metrics under its route template.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -10,6 +11,8 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use crate::monitoring;
 
 /// Response header carrying the request id, as NCP names it.
 pub const TRACE_ID_HEADER: &str = "x-ncp-trace-id";
@@ -33,14 +36,17 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip().to_string())
         .unwrap_or_default();
+    let method = request.method().clone();
     let span = tracing::info_span!("request", request.id = %id, http.method = %request.method(), http.route = %route, client.address = %client);
 
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let status = response.status().as_u16();
+    monitoring::http_request(method.as_str(), &route, status, elapsed);
 
     span.in_scope(|| {
-        let status = response.status().as_u16();
         if route == "/healthz" {
             tracing::debug!(http.status = status, duration_ms, "request finished");
         } else {

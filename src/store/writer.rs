@@ -18,12 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::spool::{Spool, SpoolError};
 use super::{SharedStore, StoreError};
 use crate::domain::history::NewLicenseRecord;
+use crate::monitoring;
 
 /// Records waiting for the writer, at most.
 const QUEUE_DEPTH: usize = 8192;
@@ -44,6 +46,10 @@ pub enum WriteError {
     /// The writer has stopped (the service is shutting down).
     #[error("the history writer has stopped")]
     Stopped,
+    /// The queue is full: the database is not keeping up, so the record is
+    /// refused at once rather than waiting without bound.
+    #[error("the history writer's queue is full")]
+    QueueFull,
 }
 
 /// What happens to license requests while the database is unavailable.
@@ -93,6 +99,7 @@ impl HistoryWriter {
         options: WriterOptions,
     ) -> Result<(Self, JoinHandle<()>), SpoolError> {
         let spool = Spool::open(&options.spool_dir)?;
+        monitoring::history_spool_bytes(spool.len());
         if !spool.is_empty() {
             tracing::warn!(path = %spool.path().display(), bytes = spool.len(), "replaying history records spooled before the last stop");
         }
@@ -114,13 +121,16 @@ impl HistoryWriter {
         Ok((Self { queue }, task))
     }
 
-    /// Queues a record and waits until it is committed (or spooled).
+    /// Queues a record and waits until it is committed (or spooled);
+    /// refuses at once when the queue is full.
     pub async fn record(&self, record: NewLicenseRecord) -> Result<(), WriteError> {
         let (done, committed) = oneshot::channel();
         self.queue
-            .send((record, done))
-            .await
-            .map_err(|_| WriteError::Stopped)?;
+            .try_send((record, done))
+            .map_err(|error| match error {
+                TrySendError::Full(_) => WriteError::QueueFull,
+                TrySendError::Closed(_) => WriteError::Stopped,
+            })?;
         committed.await.map_err(|_| WriteError::Stopped)?
     }
 }
@@ -128,6 +138,7 @@ impl HistoryWriter {
 async fn run(shared: &Arc<Shared>, mut jobs: mpsc::Receiver<Job>, options: &WriterOptions) {
     let mut batch = Vec::with_capacity(options.batch_size);
     while jobs.recv_many(&mut batch, options.batch_size).await > 0 {
+        monitoring::history_queue_depth(batch.len() + jobs.len());
         let (records, waiters): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let outcome = write(shared, records, options.on_outage).await;
         for waiter in waiters {
@@ -148,7 +159,9 @@ async fn write(
         return append(shared, records).await;
     }
     let begun = std::time::Instant::now();
-    match shared.store.insert_license_records(&records).await {
+    let committed = shared.store.insert_license_records(&records).await;
+    monitoring::history_commit(begun.elapsed(), committed.is_ok());
+    match committed {
         Ok(_) => {
             tracing::debug!(
                 records = records.len(),
@@ -185,7 +198,9 @@ async fn append(shared: &Arc<Shared>, records: Vec<NewLicenseRecord>) -> Result<
     let shared = shared.clone();
     let appended = tokio::task::spawn_blocking(move || {
         let mut spool = shared.spool.lock().expect("no spool user panics");
-        spool.append(&records).map(|()| records.len())
+        let appended = spool.append(&records).map(|()| records.len());
+        monitoring::history_spool_bytes(spool.len());
+        appended
     })
     .await
     .expect("spool appends do not panic");
@@ -269,6 +284,7 @@ async fn read(
         }
         if !spool.is_empty() {
             spool.clear()?;
+            monitoring::history_spool_bytes(0);
             tracing::info!("history spool replayed in full and emptied");
         }
         Ok(None)
@@ -283,11 +299,10 @@ async fn set_aside(shared: &Arc<Shared>) {
     let shared = shared.clone();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let moved = tokio::task::spawn_blocking(move || {
-        shared
-            .spool
-            .lock()
-            .expect("no spool user panics")
-            .set_aside(now_ms)
+        let mut spool = shared.spool.lock().expect("no spool user panics");
+        let moved = spool.set_aside(now_ms);
+        monitoring::history_spool_bytes(spool.len());
+        moved
     })
     .await
     .expect("spool moves do not panic");
@@ -296,5 +311,46 @@ async fn set_aside(shared: &Arc<Shared>) {
             tracing::error!(path = %path.display(), "history records the database refused were moved here; they are not in the history")
         }
         Err(error) => tracing::error!(error = %error, "history spool could not be set aside"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::device::Platform;
+    use crate::domain::history::RecordKey;
+
+    fn record() -> NewLicenseRecord {
+        NewLicenseRecord {
+            site_pk: 1,
+            content_id: "content-1".to_owned(),
+            drm_type: None,
+            user_id: String::new(),
+            device_id: String::new(),
+            device_model: String::new(),
+            platform: Platform::Unknown,
+            created_at: 0,
+            failure: None,
+            key: RecordKey::generate(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_a_record_at_once() {
+        // A queue of one that nobody drains: the first record fills it.
+        let (queue, _jobs) = mpsc::channel(1);
+        let writer = HistoryWriter { queue };
+        let waiting = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.record(record()).await }
+        });
+        while writer.queue.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+
+        let refused = writer.record(record()).await;
+
+        assert!(matches!(refused, Err(WriteError::QueueFull)), "{refused:?}");
+        waiting.abort();
     }
 }

@@ -330,7 +330,7 @@ pub const TEST_DATABASE_VARIABLE: &str = "TEST_POSTGRES_URL";
 
 /// A new, empty database on the server named by
 /// `TEST_POSTGRES_URL`, or empty (SQLite in the data folder).
-async fn fresh_database_url() -> String {
+pub async fn fresh_database_url() -> String {
     let Ok(server) = std::env::var(TEST_DATABASE_VARIABLE) else {
         return String::new();
     };

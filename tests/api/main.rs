@@ -2,13 +2,20 @@
 //! database per test.
 
 mod cases;
+// Shared with the durability and multinode tests, which use the rest of it.
+#[allow(dead_code)]
+#[path = "../support/client.rs"]
+mod client;
 mod cpix;
 mod demo;
 mod export;
+mod guard;
 mod helpers;
 mod history;
 mod isolation;
 mod policies;
+#[path = "../support/serve.rs"]
+mod serve;
 mod service;
 mod sites;
 mod upstream;

@@ -29,6 +29,7 @@ use crate::domain::history::{NewLicenseRecord, RecordKey};
 use crate::domain::site::{Site, SiteStatus};
 use crate::domain::token::{DrmToken, RawToken, ResponseFormat};
 use crate::domain::widevine::{self, ClientInfo};
+use crate::monitoring;
 use crate::wire::{Envelope, LicenseJsonView};
 
 pub use fairplay::get_fairplay_certificate;
@@ -74,6 +75,7 @@ pub async fn issue_license(
         let record = history_record(&site, &raw, &outcome, &device, requested_at);
         app.writer.record(record).await?;
         log_outcome(&site, &raw, &outcome);
+        monitoring::license(raw.partial().drm_type, outcome.is_ok());
     }
     let issued = outcome?;
     Ok(respond(issued, &device))
