@@ -10,6 +10,9 @@ use super::ids::{ContentKey, Kid};
 /// Most kids one request may name.
 const MAX_KIDS: usize = 64;
 
+/// Most characters of a bad kid that a refusal quotes back.
+const MAX_QUOTED_KID: usize = 64;
+
 /// EME session types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SessionType {
@@ -65,10 +68,9 @@ impl LicenseRequest {
         let mut kids = Vec::with_capacity(wire.kids.len());
         for value in &wire.kids {
             let Value::String(text) = value else {
-                return Err(RequestError::BadKid(value.to_string()));
+                return Err(bad_kid(&value.to_string()));
             };
-            let kid = Kid::from_base64(text)
-                .ok_or_else(|| RequestError::BadKid(text.chars().take(64).collect()))?;
+            let kid = Kid::from_base64(text).ok_or_else(|| bad_kid(text))?;
             if !kids.contains(&kid) {
                 kids.push(kid);
             }
@@ -80,6 +82,12 @@ impl LicenseRequest {
         };
         Ok(Self { kids, session_type })
     }
+}
+
+/// A refusal quoting the start of a bad kid, so that a client cannot make
+/// the answer echo its whole body back.
+fn bad_kid(text: &str) -> RequestError {
+    RequestError::BadKid(text.chars().take(MAX_QUOTED_KID).collect())
 }
 
 /// One JSON Web Key of a ClearKey answer.
@@ -163,6 +171,27 @@ mod tests {
         assert_eq!(
             LicenseRequest::parse(br#"{"kids":["ESIzRFVmd4iZAKq7zN3u_w"],"type":"forever"}"#),
             Err(RequestError::BadSessionType)
+        );
+    }
+
+    #[test]
+    fn refusals_quote_at_most_64_characters_of_a_kid_that_is_no_string() {
+        // Found by the clearkey_request fuzz target: a kid given as an array
+        // was quoted whole, while a kid given as a string was cut at 64.
+        let body = br#"{"kids":[["ESIzRFVmd4ypeNKRFVmd4'icAKq7zL,u_w","Kq7N3zwu","AK","AKqKq7zN3uw","AKq7zN3uKRFVm_w","Kq7N3zwu","AKq4zN3u_RFVm{      d8d","AKq7zN3uKR FVmd4i7zN3u_iw","R\\\\\\\\\/-{="],"typeNKRFVmd4'icAKq7zL,u_w","Kq7N3zwu","AK","AKqKq7zN3uw","AKq7zN3uKRFVm_w","Kq7N3zwu","AKq4zN3u_RFVm{      d8d","AKq7zN3uKR FVmd4i7zN3u_w","K q7N_w"]}"#;
+
+        let Err(RequestError::BadKid(quoted)) = LicenseRequest::parse(body) else {
+            panic!("the array kid was not refused as a bad kid");
+        };
+
+        assert_eq!(
+            quoted,
+            r#"["ESIzRFVmd4ypeNKRFVmd4'icAKq7zL,u_w","Kq7N3zwu","AK","AKqKq7zN3"#
+        );
+        let long_string = format!(r#"{{"kids":["{}"]}}"#, "A".repeat(500));
+        assert_eq!(
+            LicenseRequest::parse(long_string.as_bytes()),
+            Err(RequestError::BadKid("A".repeat(64)))
         );
     }
 }
