@@ -137,6 +137,10 @@ fn routes(state: AppState) -> Router {
             "/api/v1/license/statistics/export",
             get(export::export_history),
         )
+        .route(
+            "/api/v1/license/statistics/summary",
+            get(history::summarize_history),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::verify_signature,

@@ -18,5 +18,6 @@ mod policies;
 mod serve;
 mod service;
 mod sites;
+mod summary;
 mod upstream;
 mod upstream_double;
