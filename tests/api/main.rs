@@ -2,6 +2,7 @@
 //! database per test.
 
 mod cases;
+mod console;
 // Shared with the durability and multinode tests, which use the rest of it.
 #[allow(dead_code)]
 #[path = "../support/client.rs"]

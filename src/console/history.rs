@@ -1,0 +1,133 @@
+//! The license history page: the filter form, one page of records from
+//! the history API, paging, auto-refresh and the export of exactly what
+//! the filters select, through the API's own export.
+
+use axum::extract::{RawQuery, State};
+use axum::response::{Html, Response};
+use maud::html;
+
+use super::filters::Filters;
+use super::page::{self, PageError};
+use super::session::Console;
+use crate::http::AppState;
+use crate::wire::SiteView;
+
+/// Records per page of the table.
+const PAGE_SIZE: i64 = 20;
+/// Seconds between reloads when auto-refresh is on.
+const REFRESH_SECONDS: u32 = 10;
+
+/// The account's sites for the filter form (the first hundred).
+pub async fn site_choices(app: &AppState, console: &Console) -> Result<Vec<SiteView>, PageError> {
+    let crate::wire::Envelope { content, .. } = crate::http::sites::list_sites(
+        State(app.clone()),
+        console.caller.clone(),
+        RawQuery(Some("pageSize=100".to_owned())),
+    )
+    .await?
+    .0;
+    Ok(content)
+}
+
+/// `GET /console/history`
+pub async fn history_page(
+    State(app): State<AppState>,
+    console: Console,
+    RawQuery(query): RawQuery,
+) -> Result<Html<String>, PageError> {
+    let sites = site_choices(&app, &console).await?;
+    let filters = Filters::read(query.as_deref(), &sites);
+    let action = console.link("/history");
+    if sites.is_empty() {
+        let body =
+            html! { p { "No site yet: " a href=(console.link("/sites")) { "create one" } "." } };
+        return Ok(page::frame(&console, "License history", None, body));
+    }
+
+    let api_query = filters.api_query(app.clock.now_ms(), app.time_zone);
+    let listed = crate::http::history::list_history(
+        State(app.clone()),
+        console.caller.clone(),
+        RawQuery(Some(format!(
+            "{api_query}&pageNo={}&pageSize={PAGE_SIZE}",
+            filters.page_no
+        ))),
+    )
+    .await?
+    .0;
+    let total = listed.total.unwrap_or(0);
+    let export = |format: &str| format!("{}/export?format={format}&{api_query}", action);
+    let with = |change: &dyn Fn(&mut Filters)| {
+        let mut changed = filters.clone();
+        change(&mut changed);
+        format!("{action}?{}", changed.console_query())
+    };
+    let refresh_link = with(&|f: &mut Filters| f.refresh = !f.refresh);
+    let last_page = (total + PAGE_SIZE - 1) / PAGE_SIZE;
+
+    let body = html! {
+        (filters.form(&sites, &action))
+        div.toolbar {
+            p #total { (total) " records" }
+            a #refresh href=(refresh_link) role="switch" aria-checked=(filters.refresh) {
+                "Auto-refresh: " @if filters.refresh { "on" } @else { "off" }
+            }
+            a #export-csv href=(export("csv")) download { "Export CSV" }
+            a #export-xlsx href=(export("xlsx")) download { "Export XLSX" }
+        }
+        div.table-wrap {
+            table #history {
+                caption { "License history, newest first" }
+                thead {
+                    tr {
+                        th scope="col" { "Created" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "DRM type" }
+                        th scope="col" { "Content id" }
+                        th scope="col" { "User id (MD5)" }
+                        th scope="col" { "Device id" }
+                        th scope="col" { "Device model" }
+                        th scope="col" { "Platform" }
+                        th scope="col" { "Error" }
+                    }
+                }
+                tbody {
+                    @for record in &listed.content {
+                        tr {
+                            td { (page::time(record.license_created_at, app.time_zone)) }
+                            td { (record.license_status) }
+                            td { (record.drm_type) }
+                            td { (record.content_id) }
+                            td.mono { (record.user_id) }
+                            td.mono { (record.device_id) }
+                            td { (record.device_model) }
+                            td { (record.platform_name) }
+                            td { (record.error_name.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+        nav.pager aria-label="Pages" {
+            @if filters.page_no > 1 {
+                a #previous rel="prev" href=(with(&|f: &mut Filters| f.page_no -= 1)) { "Previous" }
+            }
+            span #page { "Page " (filters.page_no) " of " (last_page.max(1)) }
+            @if filters.page_no < last_page {
+                a #next rel="next" href=(with(&|f: &mut Filters| f.page_no += 1)) { "Next" }
+            }
+        }
+    };
+    let refresh = filters.refresh.then_some(REFRESH_SECONDS);
+    Ok(page::frame(&console, "License history", refresh, body))
+}
+
+/// `GET /console/history/export?format=...&<history API query>`: the API's
+/// export for the signed-in account.
+pub async fn export(
+    State(app): State<AppState>,
+    console: Console,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    Ok(crate::http::export::export_history(State(app), console.caller, RawQuery(query)).await?)
+}
