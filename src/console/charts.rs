@@ -40,6 +40,7 @@ pub fn over_time(
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(count.min(8))
+            .label_style(("sans-serif", 14))
             .x_label_formatter(&|value| match value {
                 SegmentValue::CenterOf(index) => names.get(*index).cloned().unwrap_or_default(),
                 _ => String::new(),
@@ -103,6 +104,7 @@ pub fn bars(items: &[(String, i64)]) -> anyhow::Result<String> {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(count)
+            .label_style(("sans-serif", 15))
             .y_label_formatter(&|value| match value {
                 SegmentValue::CenterOf(index) => items
                     .get(*index)

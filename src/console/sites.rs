@@ -49,9 +49,9 @@ pub async fn sites_page(
                 thead {
                     tr {
                         th scope="col" { "Name" }
+                        th scope="col" { "Issuing" }
                         th scope="col" { "Site id" }
                         th scope="col" { "Status" }
-                        th scope="col" { "Issuing" }
                         th scope="col" { "Policy" }
                         th scope="col" { "Active users" }
                         th scope="col" { "Active devices" }
@@ -62,9 +62,9 @@ pub async fn sites_page(
                     @for site in &listed.content {
                         tr data-site=(site.site_id) {
                             td { a href=(console.link(&format!("/sites/{}", site.site_id))) { (site.site_name) } }
+                            td { (toggle(&console, site)) }
                             td.mono { (site.site_id) }
                             td.status { (site.site_status) }
-                            td { (toggle(&console, site)) }
                             td { (site.policy_name) }
                             td { (site.statistics.monthly_active_users) }
                             td { (site.statistics.monthly_active_devices) }
