@@ -39,9 +39,7 @@ pub async fn history_page(
     let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/history");
     if sites.is_empty() {
-        let body =
-            html! { p { "No site yet: " a href=(console.link("/sites")) { "create one" } "." } };
-        return Ok(page::frame(&console, "License history", None, body));
+        return Ok(page::no_site(&console, "License history"));
     }
 
     let api_query = filters.api_query(app.clock.now_ms(), app.time_zone);

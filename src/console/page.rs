@@ -87,6 +87,29 @@ pub fn csrf_field(console: &Console) -> Markup {
     html! { input type="hidden" name="csrf" value=(console.csrf); }
 }
 
+/// A site or policy log: (epoch ms, description) entries, newest first.
+pub fn log_table<'a>(id: &str, entries: impl Iterator<Item = (i64, &'a str)>, zone: Tz) -> Markup {
+    html! {
+        div.table-wrap {
+            table id=(id) {
+                caption { "Changes, newest first" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "What" } } }
+                tbody {
+                    @for (at, description) in entries {
+                        tr { td { (time(at, zone)) } td { (description) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the history and statistics pages show an account without sites.
+pub fn no_site(console: &Console, title: &str) -> Html<String> {
+    let body = html! { p { "No site yet: " a href=(console.link("/sites")) { "create one" } "." } };
+    frame(console, title, None, body)
+}
+
 /// `yyyy-MM-dd HH:mm:ss` of `epoch_ms` in `zone`.
 pub fn time(epoch_ms: i64, zone: Tz) -> String {
     zone.timestamp_millis_opt(epoch_ms)

@@ -207,17 +207,11 @@ pub async fn policy_page(
             pre.config { (config) }
         }
         h2 { "Policy log" }
-        div.table-wrap {
-            table #policy-log {
-                caption { "Changes, newest first" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "What" } } }
-                tbody {
-                    @for entry in &log.content {
-                        tr { td { (page::time(entry.timestamp, app.time_zone)) } td { (entry.description) } }
-                    }
-                }
-            }
-        }
+        (page::log_table(
+            "policy-log",
+            log.content.iter().map(|entry| (entry.timestamp, entry.description.as_str())),
+            app.time_zone,
+        ))
     };
     Ok(page::frame(&console, "Policies", None, body))
 }

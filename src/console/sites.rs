@@ -175,17 +175,11 @@ pub async fn site_page(
             (site_form(&console, &action, Some(&site), &policies, "Save site"))
         }
         h2 { "Site log" }
-        div.table-wrap {
-            table #site-log {
-                caption { "Changes, newest first" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "What" } } }
-                tbody {
-                    @for entry in &log.content {
-                        tr { td { (page::time(entry.timestamp, app.time_zone)) } td { (entry.description) } }
-                    }
-                }
-            }
-        }
+        (page::log_table(
+            "site-log",
+            log.content.iter().map(|entry| (entry.timestamp, entry.description.as_str())),
+            app.time_zone,
+        ))
     };
     Ok(page::frame(&console, "Sites", None, body))
 }

@@ -28,9 +28,7 @@ pub async fn statistics_page(
     let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/statistics");
     if sites.is_empty() {
-        let body =
-            html! { p { "No site yet: " a href=(console.link("/sites")) { "create one" } "." } };
-        return Ok(page::frame(&console, "Statistics", None, body));
+        return Ok(page::no_site(&console, "Statistics"));
     }
 
     let now = app.clock.now_ms();
