@@ -52,10 +52,23 @@ fn screenshot_folder() -> PathBuf {
     target
 }
 
-/// Screenshots of the current page at both widths, then back to 1280.
+/// Screenshots of the current page at both widths, then back to 1280,
+/// after checking that the page fits each width.
 async fn shoot(browser: &Client, page: &str) {
     for width in [390, 1280] {
         browser.set_window_size(width, 1000).await.unwrap();
+        // Wide tables scroll inside their frame; the page never scrolls sideways.
+        let widths = browser
+            .execute(
+                "const root = document.documentElement; return [root.scrollWidth, root.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            widths[0].as_i64() <= widths[1].as_i64(),
+            "{page} at {width} px is wider than the window: {widths}"
+        );
         let png = browser.screenshot().await.expect("a screenshot");
         std::fs::write(screenshot_folder().join(format!("{page}-{width}.png")), png)
             .expect("the screenshot is saved");
