@@ -18,6 +18,7 @@ use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
 use chrome::ChromeDriver;
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use helpers::{token, TestApp, KEY1, SECRET1, SITE1, T0};
 use reqwest::header::COOKIE;
@@ -237,8 +238,12 @@ async fn sign_in(app: &TestApp, browser: &Client) {
     let key = browser.find(Locator::Css("#access-key")).await.unwrap();
     key.send_keys(KEY1).await.unwrap();
     let secret = browser.find(Locator::Css("#secret-key")).await.unwrap();
-    secret.send_keys(SECRET1).await.unwrap();
-    click(browser, "main form button[type=submit]").await;
+    // Enter in the last field submits, as a keyboard user would.
+    let enter = char::from(Key::Enter);
+    secret
+        .send_keys(&format!("{SECRET1}{enter}"))
+        .await
+        .unwrap();
 
     expect_path(browser, "/console/history").await;
     let stored = browser.get_all_cookies().await.unwrap();
@@ -371,6 +376,12 @@ async fn sites(app: &TestApp, browser: &Client) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     server.abort();
+    expect_containing(
+        browser,
+        "main",
+        "a request from another site cannot change anything here",
+    )
+    .await;
     assert!(site_enabled(app).await, "a forged request changed the site");
 
     browser

@@ -20,8 +20,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 
 use crate::http::AppState;
-
-pub use session::Sessions;
+use session::Sessions;
 
 /// The stylesheet, served by the binary so that no inline style is needed.
 const STYLESHEET: &str = include_str!("console.css");
