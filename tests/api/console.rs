@@ -233,3 +233,39 @@ async fn signing_out_ends_the_session() {
     assert_eq!(after.status(), StatusCode::SEE_OTHER);
     assert_eq!(after.headers()[LOCATION], "/console/sign-in");
 }
+
+#[tokio::test]
+async fn under_a_public_prefix_links_redirects_and_the_cookie_carry_it() {
+    let app = TestApp::spawn_with(|settings| settings.public_base_path = "/drm".to_owned()).await;
+
+    let anonymous = client()
+        .get(app.url("/drm/console/history"))
+        .send()
+        .await
+        .unwrap();
+    let signed = client()
+        .post(app.url("/drm/console/sign-in"))
+        .form(&[("accessKey", KEY1), ("secretKey", SECRET1)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(anonymous.headers()[LOCATION], "/drm/console/sign-in");
+    assert_eq!(signed.headers()[LOCATION], "/drm/console/history");
+    let set = signed.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("Path=/drm/console;"), "{set}");
+    let page = client()
+        .get(app.url("/drm/console/sites"))
+        .header(COOKIE, session_cookie(signed.headers()).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"href="/drm/console/console.css""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"action="/drm/console/sign-out""#), "{page}");
+}
