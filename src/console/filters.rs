@@ -251,3 +251,70 @@ fn day_start(now: i64, zone: Tz) -> Option<i64> {
     let today = zone.timestamp_millis_opt(now).single()?.date_naive();
     midnight(today, zone)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-12-03T03:00:00Z, noon in Seoul.
+    const NOW: i64 = 1_796_266_800_000;
+
+    fn filters(query: &str) -> Filters {
+        Filters::read(Some(query), &[])
+    }
+
+    #[test]
+    fn presets_end_now_and_today_starts_at_midnight_in_the_history_zone() {
+        let seoul = chrono_tz::Asia::Seoul;
+
+        assert_eq!(
+            filters("period=today").window(NOW, chrono_tz::UTC),
+            (Some(NOW - 3 * 3_600_000), Some(NOW))
+        );
+        assert_eq!(
+            filters("period=today").window(NOW, seoul),
+            (Some(NOW - 12 * 3_600_000), Some(NOW))
+        );
+        assert_eq!(
+            filters("period=30d").window(NOW, seoul),
+            (Some(NOW - 30 * DAY_MS), Some(NOW))
+        );
+        assert_eq!(
+            filters("period=forever").window(NOW, seoul),
+            (Some(NOW - 7 * DAY_MS), Some(NOW))
+        );
+    }
+
+    #[test]
+    fn custom_dates_cover_whole_days_and_may_be_open() {
+        let both = filters("period=custom&from=2026-12-01&to=2026-12-02");
+        let open = filters("period=custom&to=2026-12-02");
+
+        assert_eq!(
+            both.window(NOW, chrono_tz::UTC),
+            (
+                Some(NOW - 2 * DAY_MS - 3 * 3_600_000),
+                Some(NOW - 3 * 3_600_000 - 1)
+            )
+        );
+        assert_eq!(
+            open.window(NOW, chrono_tz::UTC),
+            (None, Some(NOW - 3 * 3_600_000 - 1))
+        );
+    }
+
+    #[test]
+    fn the_api_query_carries_the_filters_but_not_the_page() {
+        let chosen = filters(
+            "siteId=s&period=custom&from=2026-12-01&status=fail&drmType=Widevine&platform=PLATFORM_TV&searchCondition=contentId&searchKeyword=a%26b&pageNo=3&refresh=on",
+        );
+
+        assert_eq!(
+            chosen.api_query(NOW, chrono_tz::UTC),
+            "siteId=s&startTime=1796083200000&status=fail&drmType=Widevine&platform=PLATFORM_TV&searchCondition=contentId&searchKeyword=a%26b"
+        );
+        assert_eq!(chosen.page_no, 3);
+        assert!(chosen.refresh);
+        assert!(chosen.console_query().ends_with("&pageNo=3&refresh=on"));
+    }
+}

@@ -308,3 +308,43 @@ pub async fn sign_out(
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; multidrm_console_old=x"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("b=2;  multidrm_console=abc"),
+        );
+
+        assert_eq!(cookie(&headers), Some("abc"));
+        assert_eq!(cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_post_from_another_host_is_refused_and_one_without_origin_passes() {
+        let headers = |origin: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+            if let Some(origin) = origin {
+                headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            }
+            headers
+        };
+
+        assert!(same_origin(&headers(None)).is_ok());
+        assert!(same_origin(&headers(Some("http://127.0.0.1:8080"))).is_ok());
+        assert!(same_origin(&headers(Some("http://127.0.0.1:9090"))).is_err());
+        assert!(same_origin(&headers(Some("null"))).is_err());
+    }
+}
