@@ -3,7 +3,7 @@
 //! the filters select, through the API's own export.
 
 use axum::extract::{RawQuery, State};
-use axum::response::{Html, Response};
+use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::filters::Filters;
@@ -34,12 +34,12 @@ pub async fn history_page(
     State(app): State<AppState>,
     console: Console,
     RawQuery(query): RawQuery,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let sites = site_choices(&app, &console).await?;
     let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/history");
     if sites.is_empty() {
-        return Ok(page::no_site(&console, "License history"));
+        return Ok(page::no_site(&console, "License history").into_response());
     }
 
     let api_query = filters.api_query(app.clock.now_ms(), app.time_zone);
@@ -51,8 +51,14 @@ pub async fn history_page(
             filters.page_no
         ))),
     )
-    .await?
-    .0;
+    .await;
+    let listed = match listed {
+        Ok(listed) => listed.0,
+        Err(error) => {
+            let form = filters.form(&sites, &action);
+            return page::refused_filters(&console, "License history", form, error);
+        }
+    };
     let total = listed.total.unwrap_or(0);
     let export = |format: &str| format!("{}/export?format={format}&{api_query}", action);
     let with = |change: &dyn Fn(&mut Filters)| {
@@ -117,7 +123,7 @@ pub async fn history_page(
         }
     };
     let refresh = filters.refresh.then_some(REFRESH_SECONDS);
-    Ok(page::frame(&console, "License history", refresh, body))
+    Ok(page::frame(&console, "License history", refresh, body).into_response())
 }
 
 /// `GET /console/history/export?format=...&<history API query>`: the API's

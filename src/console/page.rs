@@ -110,6 +110,22 @@ pub fn no_site(console: &Console, title: &str) -> Html<String> {
     frame(console, title, None, body)
 }
 
+/// Filters the API refused, said above the form so that they can be put
+/// right; unexpected failures stay error pages.
+pub fn refused_filters(
+    console: &Console,
+    title: &str,
+    form: Markup,
+    error: ApiError,
+) -> Result<Response, PageError> {
+    let error = PageError::from(error);
+    if error.status.is_server_error() {
+        return Err(error);
+    }
+    let body = html! { (form) p.alert role="alert" { (error.message) } };
+    Ok((error.status, frame(console, title, None, body)).into_response())
+}
+
 /// `yyyy-MM-dd HH:mm:ss` of `epoch_ms` in `zone`.
 pub fn time(epoch_ms: i64, zone: Tz) -> String {
     zone.timestamp_millis_opt(epoch_ms)

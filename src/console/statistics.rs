@@ -2,7 +2,7 @@
 //! endpoint's answer for them.
 
 use axum::extract::{RawQuery, State};
-use axum::response::Html;
+use axum::response::{IntoResponse, Response};
 use chrono::{TimeZone, Utc};
 use maud::{html, Markup, PreEscaped};
 
@@ -23,12 +23,12 @@ pub async fn statistics_page(
     State(app): State<AppState>,
     console: Console,
     RawQuery(query): RawQuery,
-) -> Result<Html<String>, PageError> {
+) -> Result<Response, PageError> {
     let sites = site_choices(&app, &console).await?;
     let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/statistics");
     if sites.is_empty() {
-        return Ok(page::no_site(&console, "Statistics"));
+        return Ok(page::no_site(&console, "Statistics").into_response());
     }
 
     let now = app.clock.now_ms();
@@ -38,9 +38,14 @@ pub async fn statistics_page(
         console.caller.clone(),
         RawQuery(Some(api_query)),
     )
-    .await?
-    .0
-    .content;
+    .await;
+    let summary = match summary {
+        Ok(summary) => summary.0.content,
+        Err(error) => {
+            let form = filters.form(&sites, &action);
+            return page::refused_filters(&console, "Statistics", form, error);
+        }
+    };
     let interval = match summary.interval.as_str() {
         "hour" => Interval::Hour,
         _ => Interval::Day,
@@ -73,7 +78,7 @@ pub async fn statistics_page(
         (category_chart("chart-platforms", "By platform", platforms(&summary))?)
         (category_chart("chart-failures", "Top failure reasons", failures(&summary))?)
     };
-    Ok(page::frame(&console, "Statistics", None, body))
+    Ok(page::frame(&console, "Statistics", None, body).into_response())
 }
 
 /// A bar chart with its numbers in a table beside it.

@@ -269,3 +269,28 @@ async fn under_a_public_prefix_links_redirects_and_the_cookie_carry_it() {
     );
     assert!(page.contains(r#"action="/drm/console/sign-out""#), "{page}");
 }
+
+#[tokio::test]
+async fn filters_the_api_refuses_are_said_above_the_form() {
+    let app = TestApp::spawn().await;
+    let (cookie, _) = signed_in(&app).await;
+
+    for page in ["history", "statistics"] {
+        let response = client()
+            .get(app.url(&format!(
+                "/console/{page}?siteId={SITE1}&searchCondition=drmType&searchKeyword=Primetime"
+            )))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{page}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(r#"role="alert">searchKeyword is not a DRM type"#),
+            "{page}: {html}"
+        );
+        assert!(html.contains(r#"<form class="filters""#), "{page}: {html}");
+    }
+}
