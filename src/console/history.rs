@@ -9,25 +9,13 @@ use maud::html;
 use super::filters::Filters;
 use super::page::{self, PageError};
 use super::session::Console;
+use super::sites;
 use crate::http::AppState;
-use crate::wire::SiteView;
 
 /// Records per page of the table.
 const PAGE_SIZE: i64 = 20;
 /// Seconds between reloads when auto-refresh is on.
 const REFRESH_SECONDS: u32 = 10;
-
-/// The account's sites for the filter form (the first hundred).
-pub async fn site_choices(app: &AppState, console: &Console) -> Result<Vec<SiteView>, PageError> {
-    let crate::wire::Envelope { content, .. } = crate::http::sites::list_sites(
-        State(app.clone()),
-        console.caller.clone(),
-        RawQuery(Some("pageSize=100".to_owned())),
-    )
-    .await?
-    .0;
-    Ok(content)
-}
 
 /// `GET /console/history`
 pub async fn history_page(
@@ -35,7 +23,7 @@ pub async fn history_page(
     console: Console,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let sites = site_choices(&app, &console).await?;
+    let sites = sites::account_sites(&app, &console).await?;
     let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/history");
     if sites.is_empty() {
@@ -82,19 +70,17 @@ pub async fn history_page(
         div.table-wrap {
             table #history {
                 caption { "License history, newest first" }
-                thead {
-                    tr {
-                        th scope="col" { "Created" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "DRM type" }
-                        th scope="col" { "Content id" }
-                        th scope="col" { "User id (MD5)" }
-                        th scope="col" { "Device id" }
-                        th scope="col" { "Device model" }
-                        th scope="col" { "Platform" }
-                        th scope="col" { "Error" }
-                    }
-                }
+                (page::head(&[
+                    "Created",
+                    "Status",
+                    "DRM type",
+                    "Content id",
+                    "User id (MD5)",
+                    "Device id",
+                    "Device model",
+                    "Platform",
+                    "Error",
+                ]))
                 tbody {
                     @for record in &listed.content {
                         tr {

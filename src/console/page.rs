@@ -87,13 +87,18 @@ pub fn csrf_field(console: &Console) -> Markup {
     html! { input type="hidden" name="csrf" value=(console.csrf); }
 }
 
+/// A table's head row of column titles.
+pub fn head(columns: &[&str]) -> Markup {
+    html! { thead { tr { @for column in columns { th scope="col" { (column) } } } } }
+}
+
 /// A site or policy log: (epoch ms, description) entries, newest first.
 pub fn log_table<'a>(id: &str, entries: impl Iterator<Item = (i64, &'a str)>, zone: Tz) -> Markup {
     html! {
         div.table-wrap {
             table id=(id) {
                 caption { "Changes, newest first" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "What" } } }
+                (head(&["When", "What"]))
                 tbody {
                     @for (at, description) in entries {
                         tr { td { (time(at, zone)) } td { (description) } }

@@ -38,18 +38,16 @@ pub async fn policies_page(
         div.table-wrap {
             table #policies {
                 caption { "Policies: Basic, then the account's, newest first" }
-                thead {
-                    tr {
-                        th scope="col" { "Id" }
-                        th scope="col" { "Name" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "DRM types" }
-                        th scope="col" { "Persistent" }
-                        th scope="col" { "Rental (s)" }
-                        th scope="col" { "Playback (s)" }
-                        th scope="col" { "Actions" }
-                    }
-                }
+                (page::head(&[
+                    "Id",
+                    "Name",
+                    "Status",
+                    "DRM types",
+                    "Persistent",
+                    "Rental (s)",
+                    "Playback (s)",
+                    "Actions",
+                ]))
                 tbody {
                     @for policy in &listed.content {
                         tr data-policy=(policy.policy_id) {

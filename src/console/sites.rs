@@ -29,11 +29,8 @@ async fn policy_choices(app: &AppState, console: &Console) -> Result<Vec<PolicyV
         .collect())
 }
 
-/// `GET /console/sites`
-pub async fn sites_page(
-    State(app): State<AppState>,
-    console: Console,
-) -> Result<Html<String>, PageError> {
+/// The account's sites, newest first (the first hundred).
+pub async fn account_sites(app: &AppState, console: &Console) -> Result<Vec<SiteView>, PageError> {
     let listed = sites::list_sites(
         State(app.clone()),
         console.caller.clone(),
@@ -41,25 +38,32 @@ pub async fn sites_page(
     )
     .await?
     .0;
+    Ok(listed.content)
+}
+
+/// `GET /console/sites`
+pub async fn sites_page(
+    State(app): State<AppState>,
+    console: Console,
+) -> Result<Html<String>, PageError> {
+    let listed = account_sites(&app, &console).await?;
     let policies = policy_choices(&app, &console).await?;
     let body = html! {
         div.table-wrap {
             table #sites {
                 caption { "Sites, newest first; activity of the current month" }
-                thead {
-                    tr {
-                        th scope="col" { "Name" }
-                        th scope="col" { "Issuing" }
-                        th scope="col" { "Site id" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Policy" }
-                        th scope="col" { "Active users" }
-                        th scope="col" { "Active devices" }
-                        th scope="col" { "Licenses" }
-                    }
-                }
+                (page::head(&[
+                    "Name",
+                    "Issuing",
+                    "Site id",
+                    "Status",
+                    "Policy",
+                    "Active users",
+                    "Active devices",
+                    "Licenses",
+                ]))
                 tbody {
-                    @for site in &listed.content {
+                    @for site in &listed {
                         tr data-site=(site.site_id) {
                             td { a href=(console.link(&format!("/sites/{}", site.site_id))) { (site.site_name) } }
                             td { (toggle(&console, site)) }

@@ -8,9 +8,9 @@ use maud::{html, Markup, PreEscaped};
 
 use super::charts;
 use super::filters::Filters;
-use super::history::site_choices;
 use super::page::{self, PageError};
 use super::session::Console;
+use super::sites::account_sites;
 use crate::domain::summary::Interval;
 use crate::http::AppState;
 use crate::wire::{SeriesBucketView, SummaryView};
@@ -24,7 +24,7 @@ pub async fn statistics_page(
     console: Console,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let sites = site_choices(&app, &console).await?;
+    let sites = account_sites(&app, &console).await?;
     let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/statistics");
     if sites.is_empty() {
