@@ -11,6 +11,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod history_cli;
 pub mod history_file;

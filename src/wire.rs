@@ -8,6 +8,7 @@ use crate::domain::drm::DrmType;
 use crate::domain::fairplay::FairPlayCertInput;
 use crate::domain::history::{format_created_time, LicenseRecord};
 use crate::domain::policy::{DrmPolicyConfig, Policy, PolicyStatus};
+use crate::domain::summary::{HistorySummary, Interval};
 use crate::domain::upstream::{LicenseServers, LicenseServersInput, Upstream};
 
 /// `{"success": true, "content": ..., "total": ...}`.
@@ -325,6 +326,113 @@ impl HistoryRecordView {
             license_created_at: record.created_at,
             error_code: record.failure.as_ref().map(|failure| failure.code.clone()),
             error_name: record.failure.map(|failure| failure.name),
+        }
+    }
+}
+
+/// `GET /api/v1/license/statistics/summary` [extension]: aggregates over
+/// the filtered history.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryView {
+    /// Every matching record.
+    pub total: i64,
+    /// `hour` or `day`: the length of a series bucket, aligned to UTC.
+    pub interval: String,
+    /// Non-empty buckets, oldest first.
+    pub series: Vec<SeriesBucketView>,
+    /// Non-zero counts per DRM type.
+    pub by_drm_type: Vec<DrmTypeCountView>,
+    /// Counts per platform, largest first.
+    pub by_platform: Vec<PlatformCountView>,
+    /// The most frequent failure reasons, largest first (ten at most).
+    pub top_failures: Vec<FailureCountView>,
+}
+
+/// One bucket of the summary's time series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesBucketView {
+    /// Start of the bucket, epoch ms.
+    pub start: i64,
+    /// Issued licenses.
+    pub success: i64,
+    /// Refused requests.
+    pub fail: i64,
+}
+
+/// Records of one DRM type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrmTypeCountView {
+    /// As in history records; empty for requests whose token named none.
+    pub drm_type: String,
+    /// Records.
+    pub count: i64,
+}
+
+/// Records of one platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformCountView {
+    /// As in history records, e.g. `PLATFORM_LINUX`.
+    pub platform_name: String,
+    /// Records.
+    pub count: i64,
+}
+
+/// Fail records with one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureCountView {
+    /// Error code answered.
+    pub error_code: String,
+    /// Error name answered.
+    pub error_name: String,
+    /// Records.
+    pub count: i64,
+}
+
+impl SummaryView {
+    /// A store summary as the API shows it.
+    pub fn new(summary: HistorySummary, interval: Interval) -> Self {
+        Self {
+            total: summary.total,
+            interval: interval.name().to_owned(),
+            series: summary
+                .series
+                .into_iter()
+                .map(|bucket| SeriesBucketView {
+                    start: bucket.start,
+                    success: bucket.success,
+                    fail: bucket.fail,
+                })
+                .collect(),
+            by_drm_type: summary
+                .by_drm_type
+                .into_iter()
+                .map(|(drm, count)| DrmTypeCountView {
+                    drm_type: drm.map_or("", DrmType::name).to_owned(),
+                    count,
+                })
+                .collect(),
+            by_platform: summary
+                .by_platform
+                .into_iter()
+                .map(|(platform_name, count)| PlatformCountView {
+                    platform_name,
+                    count,
+                })
+                .collect(),
+            top_failures: summary
+                .top_failures
+                .into_iter()
+                .map(|failure| FailureCountView {
+                    error_code: failure.code,
+                    error_name: failure.name,
+                    count: failure.count,
+                })
+                .collect(),
         }
     }
 }

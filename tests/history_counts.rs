@@ -4,9 +4,12 @@
 //! service's own path and half by an import; each query
 //! picks a random filter, window and offset, and its total and page must
 //! equal what filtering the full history in memory gives, before and after
-//! retention has removed the older records. Records written a second time
+//! retention has removed the older records; so must its summary (series,
+//! DRM types, platforms, failures). Records written a second time
 //! (a replayed spool) must change neither. Runs on SQLite, and on
 //! PostgreSQL when `TEST_POSTGRES_URL` names a server.
+
+use std::collections::{BTreeMap, HashMap};
 
 use multidrm::domain::device::Platform;
 use multidrm::domain::drm::DrmType;
@@ -15,6 +18,9 @@ use multidrm::domain::history::{
     RecordKey, SearchFilter,
 };
 use multidrm::domain::site::Site;
+use multidrm::domain::summary::{
+    FailureCount, HistorySummary, Interval, SeriesBucket, TOP_FAILURES,
+};
 use multidrm::store::{NewSite, SharedStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -98,11 +104,19 @@ fn random_filter(rng: &mut StdRng) -> HistoryFilter {
         1 => Some(LicenseStatus::Success),
         _ => None,
     };
+    let drm_type = rng
+        .gen_bool(0.25)
+        .then(|| DrmType::ALL[rng.gen_range(0..4)]);
+    let platform = rng
+        .gen_bool(0.15)
+        .then(|| Platform::ALL[rng.gen_range(0..Platform::ALL.len())]);
     HistoryFilter {
         search,
         start,
         end,
         status,
+        drm_type,
+        platform,
     }
 }
 
@@ -119,6 +133,12 @@ fn matches(filter: &HistoryFilter, record: &LicenseRecord) -> bool {
         && filter.start.is_none_or(|start| record.created_at >= start)
         && filter.end.is_none_or(|end| record.created_at <= end)
         && filter.status.is_none_or(|status| record.status == status)
+        && filter
+            .drm_type
+            .is_none_or(|drm| record.drm_type == Some(drm))
+        && filter
+            .platform
+            .is_none_or(|platform| record.platform_name == platform.name())
 }
 
 /// Every record, newest first, read without counters.
@@ -167,6 +187,75 @@ async fn compare_queries(store: &SharedStore, site: &Site, rng: &mut StdRng, que
             .copied()
             .collect();
         assert_eq!(ids, wanted, "page at {offset} of {filter:?}");
+
+        let interval = [Interval::Hour, Interval::Day][rng.gen_range(0..2)];
+        let matching = all.iter().filter(|record| matches(&filter, record));
+        let summary = store
+            .summarize_history(site, &filter, interval)
+            .await
+            .unwrap();
+        assert_eq!(
+            summary,
+            summary_of(matching, interval),
+            "summary by {interval:?} of {filter:?}"
+        );
+    }
+}
+
+/// The summary of `records`, worked out one record at a time.
+fn summary_of<'a>(
+    records: impl Iterator<Item = &'a LicenseRecord>,
+    interval: Interval,
+) -> HistorySummary {
+    let mut series: BTreeMap<i64, SeriesBucket> = BTreeMap::new();
+    let mut drm_types: BTreeMap<Option<usize>, i64> = BTreeMap::new();
+    let mut platforms: HashMap<String, i64> = HashMap::new();
+    let mut failures: HashMap<(String, String), i64> = HashMap::new();
+    let mut total = 0;
+    for record in records {
+        total += 1;
+        let start = record.created_at - record.created_at % interval.ms();
+        let bucket = series.entry(start).or_insert(SeriesBucket {
+            start,
+            ..SeriesBucket::default()
+        });
+        match record.status {
+            LicenseStatus::Success => bucket.success += 1,
+            LicenseStatus::Fail => bucket.fail += 1,
+        }
+        let position = record
+            .drm_type
+            .map(|drm| DrmType::ALL.iter().position(|each| *each == drm).unwrap());
+        *drm_types.entry(position).or_default() += 1;
+        *platforms.entry(record.platform_name.clone()).or_default() += 1;
+        if let Some(failure) = &record.failure {
+            *failures
+                .entry((failure.code.clone(), failure.name.clone()))
+                .or_default() += 1;
+        }
+    }
+    let mut by_drm_type: Vec<(Option<DrmType>, i64)> = drm_types
+        .iter()
+        .filter_map(|(position, n)| position.map(|p| (Some(DrmType::ALL[p]), *n)))
+        .collect();
+    // Records whose token named no DRM type come after every type.
+    if let Some(n) = drm_types.get(&None) {
+        by_drm_type.push((None, *n));
+    }
+    let mut by_platform: Vec<(String, i64)> = platforms.into_iter().collect();
+    by_platform.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut top_failures: Vec<FailureCount> = failures
+        .into_iter()
+        .map(|((code, name), count)| FailureCount { code, name, count })
+        .collect();
+    top_failures.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    top_failures.truncate(TOP_FAILURES as usize);
+    HistorySummary {
+        total,
+        series: series.into_values().collect(),
+        by_drm_type,
+        by_platform,
+        top_failures,
     }
 }
 

@@ -1,6 +1,6 @@
-//! Case `sig-06` and its kind: requests carrying known secrets, after
-//! which everything the server logged (at every level) is searched for
-//! them. The capture is process-wide, so this file is its own test binary.
+//! Case `sig-06` and its kind: requests carrying known secrets (console
+//! sign-ins included), after which everything the server logged (at every
+//! level) is searched for them. The capture is process-wide, so this file is its own test binary.
 
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
@@ -54,6 +54,28 @@ async fn sig_06_a_secret_pasted_as_signature_is_never_echoed_in_the_response_or_
         .await
         .map(|r| (r.status(), ()))
         .unwrap();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut console_statuses = Vec::new();
+    let mut session_ids = Vec::new();
+    for secret in [SECRET2, SECRET1] {
+        let signed_in = no_redirects
+            .post(app.url("/console/sign-in"))
+            .form(&[("accessKey", KEY1), ("secretKey", secret)])
+            .send()
+            .await
+            .unwrap();
+        console_statuses.push(signed_in.status());
+        session_ids.extend(
+            signed_in
+                .headers()
+                .get("set-cookie")
+                .and_then(|cookie| cookie.to_str().ok()?.split(';').next()?.split_once('='))
+                .map(|(_, id)| id.to_owned()),
+        );
+    }
     app.stop().await;
 
     assert_eq!(pasted_status, StatusCode::UNAUTHORIZED);
@@ -62,6 +84,11 @@ async fn sig_06_a_secret_pasted_as_signature_is_never_echoed_in_the_response_or_
         (history_status, key_status),
         (StatusCode::OK, StatusCode::OK)
     );
+    assert_eq!(
+        console_statuses,
+        [StatusCode::UNAUTHORIZED, StatusCode::SEE_OTHER]
+    );
+    assert_eq!(session_ids.len(), 1);
     for secret in [SECRET1, CORRECT_SIGNATURE] {
         assert!(
             !pasted_text.contains(secret),
@@ -78,8 +105,14 @@ async fn sig_06_a_secret_pasted_as_signature_is_never_echoed_in_the_response_or_
         "the issuance was not logged"
     );
     let content_key_b64 = "_-7dzLuqAJmId2ZVRDMiEQ";
+    assert!(
+        logged.contains("console sign-in refused"),
+        "the console refusal was not logged"
+    );
     for secret in [
         SECRET1,
+        SECRET2,
+        &session_ids[0],
         CORRECT_SIGNATURE,
         "ffeeddccbbaa00998877665544332211",
         content_key_b64,

@@ -149,6 +149,10 @@ pub struct HistoryFilter {
     pub end: Option<i64>,
     /// Outcome.
     pub status: Option<LicenseStatus>,
+    /// DRM type [extension], on top of any search.
+    pub drm_type: Option<DrmType>,
+    /// Platform [extension].
+    pub platform: Option<Platform>,
 }
 
 /// Which rows of a filtered history to read.
@@ -188,12 +192,29 @@ impl HistoryQuery {
                     .ok_or_else(|| ParamError::new("status", "must be success or fail"))?,
             ),
         };
+        let drm_type = match params.get("drmType")? {
+            None => None,
+            Some(text) => Some(DrmType::parse(text).ok_or_else(|| {
+                ParamError::new(
+                    "drmType",
+                    "is not a DRM type (Widevine, PlayReady, FairPlay, ClearKey)",
+                )
+            })?),
+        };
+        let platform = match params.get("platform")? {
+            None => None,
+            Some(text) => Some(Platform::from_name(text).ok_or_else(|| {
+                ParamError::new("platform", "is not a platform name such as PLATFORM_LINUX")
+            })?),
+        };
         let page = Page::from_params(params)?;
         let filter = HistoryFilter {
             search,
             start,
             end,
             status,
+            drm_type,
+            platform,
         };
         let after = match params.get("cursor")? {
             Some(text) => Some(Cursor::decode(text, &site_id, &filter)?),
@@ -281,6 +302,18 @@ mod tests {
     }
 
     #[test]
+    fn drm_type_and_platform_filter_on_top_of_a_search() {
+        let parsed = query("siteId=s&searchCondition=contentId&searchKeyword=c&drmType=widevine&platform=PLATFORM_TV").unwrap();
+
+        assert_eq!(
+            parsed.filter.search,
+            Some(SearchFilter::ContentId("c".into()))
+        );
+        assert_eq!(parsed.filter.drm_type, Some(DrmType::Widevine));
+        assert_eq!(parsed.filter.platform, Some(Platform::Tv));
+    }
+
+    #[test]
     fn user_id_searches_match_raw_ids_and_their_md5() {
         let raw = query("siteId=s&searchCondition=userId&searchKeyword=user-0001").unwrap();
         let md5 =
@@ -299,6 +332,8 @@ mod tests {
         assert_eq!(param("siteId=s&startTime=-1"), "startTime");
         assert_eq!(param("siteId=s&startTime=1.5e12"), "startTime");
         assert_eq!(param("siteId=s&status=ok"), "status");
+        assert_eq!(param("siteId=s&drmType=Primetime"), "drmType");
+        assert_eq!(param("siteId=s&platform=linux"), "platform");
         assert_eq!(param("siteId=s&searchCondition=contentId"), "searchKeyword");
         assert_eq!(param("siteId=s&searchKeyword=x"), "searchCondition");
         assert_eq!(

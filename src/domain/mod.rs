@@ -15,6 +15,7 @@ pub mod ids;
 pub mod params;
 pub mod policy;
 pub mod site;
+pub mod summary;
 pub mod token;
 pub mod upstream;
 pub mod widevine;

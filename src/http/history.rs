@@ -1,5 +1,6 @@
 //! `GET /api/v1/license/statistics`: the license history of one site
-//! (spec section 7), validated, filtered, paged and exactly counted.
+//! (spec section 7), validated, filtered, paged and exactly counted; and
+//! `GET /api/v1/license/statistics/summary` [extension], its aggregates.
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -11,7 +12,8 @@ use super::AppState;
 use crate::domain::cursor::Cursor;
 use crate::domain::history::{HistoryQuery, HistoryWindow};
 use crate::domain::params::QueryParams;
-use crate::wire::{Envelope, HistoryRecordView};
+use crate::domain::summary::Interval;
+use crate::wire::{Envelope, HistoryRecordView, SummaryView};
 
 /// Lists one page of a site's license history, newest first.
 pub async fn list_history(
@@ -52,4 +54,22 @@ pub async fn list_history(
     Ok(Json(
         Envelope::page(views, total).with_next_cursor(next_cursor),
     ))
+}
+
+/// Summarises a site's filtered history: the same filters as the list,
+/// plus `interval` (`hour` or `day`) for the time series.
+pub async fn summarize_history(
+    State(app): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Envelope<SummaryView>>, ApiError> {
+    let params = QueryParams::parse(query.as_deref());
+    let query = HistoryQuery::from_params(&params).map_err(ApiError::parameter)?;
+    let interval = Interval::from_params(&params, &query.filter).map_err(ApiError::parameter)?;
+    let site = find_site(&app, &caller, &query.site_id).await?;
+    let summary = app
+        .store
+        .summarize_history(&site, &query.filter, interval)
+        .await?;
+    Ok(Json(Envelope::one(SummaryView::new(summary, interval))))
 }

@@ -7,14 +7,14 @@ mod content_keys;
 mod cpix;
 mod demo;
 pub mod error;
-mod export;
-mod extract;
+pub(crate) mod export;
+pub(crate) mod extract;
 mod health;
-mod history;
+pub(crate) mod history;
 mod license;
-mod policies;
+pub(crate) mod policies;
 pub mod rate_limit;
-mod sites;
+pub(crate) mod sites;
 mod trace;
 
 use std::sync::Arc;
@@ -137,6 +137,10 @@ fn routes(state: AppState) -> Router {
             "/api/v1/license/statistics/export",
             get(export::export_history),
         )
+        .route(
+            "/api/v1/license/statistics/summary",
+            get(history::summarize_history),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::verify_signature,
@@ -149,6 +153,7 @@ fn routes(state: AppState) -> Router {
         .merge(api)
         .merge(key_exchange)
         .merge(demo_routes(&state.settings))
+        .merge(crate::console::routes())
         .route("/healthz", get(health::health))
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)

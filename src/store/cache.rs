@@ -34,6 +34,7 @@ use crate::domain::ids::Kid;
 use crate::domain::params::{Page, TimeRange};
 use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+use crate::domain::summary::{HistorySummary, Interval};
 
 /// Entries kept per kind at most.
 const CAPACITY: u64 = 100_000;
@@ -429,5 +430,14 @@ impl Store for CachedStore {
         window: HistoryWindow,
     ) -> StoreResult<(Vec<LicenseRecord>, i64)> {
         self.inner.search_history(site, filter, window).await
+    }
+
+    async fn summarize_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        interval: Interval,
+    ) -> StoreResult<HistorySummary> {
+        self.inner.summarize_history(site, filter, interval).await
     }
 }

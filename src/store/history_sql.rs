@@ -89,6 +89,14 @@ where
     if let Some(status) = filter.status {
         query.push(" AND status = ").push_bind(status_code(status));
     }
+    if let Some(drm) = filter.drm_type {
+        query.push(" AND drm_type = ").push_bind(drm.code());
+    }
+    if let Some(platform) = filter.platform {
+        query
+            .push(" AND platform = ")
+            .push_bind(platform.name().to_owned());
+    }
 }
 
 /// Counter sums per bucket of `pieces` for a facet, newest bucket first.
@@ -129,6 +137,94 @@ where
     query
 }
 
+/// Records per bucket of `interval` ms and status: (bucket, status, n).
+pub fn record_series<'a, DB>(
+    site_pk: i64,
+    filter: &HistoryFilter,
+    interval: i64,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    // The interval is one of two constants, not client text.
+    let mut query = QueryBuilder::new(format!(
+        "SELECT created_at - created_at % {interval}, CAST(status AS BIGINT), COUNT(*) FROM license_records"
+    ));
+    push_filter(&mut query, site_pk, filter);
+    query.push(" GROUP BY 1, 2");
+    query
+}
+
+/// Counter sums of one facet per bucket of `span` in `from..to` and
+/// status: (bucket, status, n).
+pub fn counter_series<'a, DB>(
+    site_pk: i64,
+    facet: &str,
+    filter: &HistoryFilter,
+    piece: Piece,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "SELECT bucket, status, CAST(SUM(n) AS BIGINT) FROM license_counts WHERE site_pk = ",
+    );
+    query
+        .push_bind(site_pk)
+        .push(" AND facet = ")
+        .push_bind(facet.to_owned())
+        .push(" AND span = ")
+        .push_bind(piece.span)
+        .push(" AND bucket >= ")
+        .push_bind(piece.from)
+        .push(" AND bucket < ")
+        .push_bind(piece.to);
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status_code(status));
+    }
+    query.push(" GROUP BY bucket, status");
+    query
+}
+
+/// Records per platform, largest first: (platform, n).
+pub fn platform_counts<'a, DB>(site_pk: i64, filter: &HistoryFilter) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new("SELECT platform, COUNT(*) FROM license_records");
+    push_filter(&mut query, site_pk, filter);
+    query.push(" GROUP BY platform ORDER BY 2 DESC, 1");
+    query
+}
+
+/// The `limit` most frequent (code, name, n) among records of `filter`,
+/// which should select failures.
+pub fn failure_counts<'a, DB>(
+    site_pk: i64,
+    filter: &HistoryFilter,
+    limit: i64,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "SELECT COALESCE(error_code, ''), COALESCE(error_name, ''), COUNT(*) FROM license_records",
+    );
+    push_filter(&mut query, site_pk, filter);
+    query
+        .push(" GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT ")
+        .push_bind(limit);
+    query
+}
+
 /// Adds `changes` to the counters, creating the missing ones. At most
 /// [`COUNT_CHANGES_PER_STATEMENT`] changes.
 pub fn add_counts<'a, DB>(changes: &[(CountKey, i64)]) -> QueryBuilder<'a, DB>
@@ -158,11 +254,12 @@ where
 pub const COUNT_CHANGES_PER_STATEMENT: usize = 1000;
 
 /// Writes, in the calling engine's module, the history work whose text is
-/// the same on both engines: `add_counts` and the [`TallySource`] of a
-/// connection. A macro rather than generic code, because sqlx's argument
+/// the same on both engines: `add_counts`, and the [`TallySource`] and
+/// [`SummarySource`] of a connection. A macro rather than generic code, because sqlx's argument
 /// lifetimes only line up on a concrete engine.
 ///
 /// [`TallySource`]: super::tally::TallySource
+/// [`SummarySource`]: super::summary::SummarySource
 macro_rules! engine_history {
     ($db:ty, $connection:ty) => {
         /// Applies the counter changes of `records` coming (`sign` 1) or
@@ -211,6 +308,57 @@ macro_rules! engine_history {
                     .into_iter()
                     .map(|(span, start, count)| $crate::store::tally::Bucket { span, start, count })
                     .collect())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::summary::SummarySource for $connection {
+            async fn record_series(
+                &mut self,
+                site_pk: i64,
+                filter: &HistoryFilter,
+                interval: i64,
+            ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+                history_sql::record_series::<$db>(site_pk, filter, interval)
+                    .build_query_as()
+                    .fetch_all(self)
+                    .await
+            }
+
+            async fn counter_series(
+                &mut self,
+                site_pk: i64,
+                facet: &str,
+                filter: &HistoryFilter,
+                piece: $crate::store::tally::Piece,
+            ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+                history_sql::counter_series::<$db>(site_pk, facet, filter, piece)
+                    .build_query_as()
+                    .fetch_all(self)
+                    .await
+            }
+
+            async fn platform_counts(
+                &mut self,
+                site_pk: i64,
+                filter: &HistoryFilter,
+            ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+                history_sql::platform_counts::<$db>(site_pk, filter)
+                    .build_query_as()
+                    .fetch_all(self)
+                    .await
+            }
+
+            async fn failure_counts(
+                &mut self,
+                site_pk: i64,
+                filter: &HistoryFilter,
+                limit: i64,
+            ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+                history_sql::failure_counts::<$db>(site_pk, filter, limit)
+                    .build_query_as()
+                    .fetch_all(self)
+                    .await
             }
         }
     };

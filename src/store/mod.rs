@@ -14,6 +14,7 @@ mod sites_sql;
 mod spool;
 mod sqlite;
 mod sqlite_import;
+mod summary;
 mod tally;
 mod walk;
 mod writer;
@@ -37,6 +38,7 @@ use crate::domain::ids::Kid;
 use crate::domain::params::{Page, TimeRange};
 use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+use crate::domain::summary::{HistorySummary, Interval};
 
 /// A storage failure, translated where it arose.
 #[derive(Debug, thiserror::Error)]
@@ -325,6 +327,15 @@ pub trait Store: Send + Sync + 'static {
         filter: &HistoryFilter,
         window: HistoryWindow,
     ) -> StoreResult<(Vec<LicenseRecord>, i64)>;
+    /// Aggregates over a site's filtered history, from one snapshot: the
+    /// total, buckets of `interval` by status, DRM types, platforms and
+    /// the most frequent failure reasons.
+    async fn summarize_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        interval: Interval,
+    ) -> StoreResult<HistorySummary>;
 }
 
 /// Opens the store named by `url`, creating and migrating it as needed.

@@ -13,6 +13,7 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use super::partitions::{Month, Partitions};
 use super::policies_sql::Sql;
 use super::sites_sql::SiteSql;
+use super::summary;
 use super::tally::{self, Counted};
 use super::{
     history_sql, status_from_code, AccessKeyRecord, AuditEntry, BatchedImport, HistoryImport,
@@ -26,6 +27,7 @@ use crate::domain::ids::Kid;
 use crate::domain::params::{Page, TimeRange};
 use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+use crate::domain::summary::{HistorySummary, Interval};
 
 /// Longest wait for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -674,6 +676,25 @@ impl Store for PostgresStore {
             .collect::<Result<_, _>>()
             .map_err(unexpected)?;
         Ok((records, total))
+    }
+
+    async fn summarize_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        interval: Interval,
+    ) -> StoreResult<HistorySummary> {
+        // One repeatable-read transaction: the summary's parts come from one snapshot.
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(unexpected)?;
+        let summary = summary::summarize(&mut *tx, site.pk, filter, interval)
+            .await
+            .map_err(unexpected)?;
+        tx.commit().await.map_err(unexpected)?;
+        Ok(summary)
     }
 }
 

@@ -15,6 +15,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use super::policies_sql::Sql;
 use super::sites_sql::SiteSql;
 use super::sqlite_import::SqliteImport;
+use super::summary;
 use super::tally::{self, Counted};
 use super::{
     history_sql, status_from_code, AccessKeyRecord, AuditEntry, HistoryImport, NewSite, Store,
@@ -28,6 +29,7 @@ use crate::domain::ids::Kid;
 use crate::domain::params::{Page, TimeRange};
 use crate::domain::policy::{Policy, PolicyEvent, PolicySettings};
 use crate::domain::site::{Site, SiteEvent, SiteStatistics, SiteStatus};
+use crate::domain::summary::{HistorySummary, Interval};
 
 /// Store backed by a SQLite database file.
 #[derive(Debug, Clone)]
@@ -686,6 +688,21 @@ impl Store for SqliteStore {
             .map_err(unexpected)?;
         Ok((records, total))
     }
+
+    async fn summarize_history(
+        &self,
+        site: &Site,
+        filter: &HistoryFilter,
+        interval: Interval,
+    ) -> StoreResult<HistorySummary> {
+        // One read transaction: the summary's parts come from one snapshot.
+        let mut tx = self.pool.begin().await.map_err(unexpected)?;
+        let summary = summary::summarize(&mut *tx, site.pk, filter, interval)
+            .await
+            .map_err(unexpected)?;
+        tx.commit().await.map_err(unexpected)?;
+        Ok(summary)
+    }
 }
 
 history_sql::engine_history!(Sqlite, SqliteConnection);
@@ -735,6 +752,7 @@ mod tests {
                     start: Some(1),
                     end: Some(2),
                     status,
+                    ..HistoryFilter::default()
                 };
                 let plan = plan(&store, &filter).await;
 

@@ -159,15 +159,22 @@ impl Tally {
     }
 }
 
-/// The counters that describe `filter`'s search, if any do.
+/// The counters that describe `filter`'s search, if any do. No counter
+/// crosses a platform, or a DRM type with a device model.
 pub fn facet(filter: &HistoryFilter) -> Option<String> {
-    match &filter.search {
-        None => Some("all".to_owned()),
-        Some(SearchFilter::DrmType(drm)) => Some(format!("drm:{}", drm.code())),
-        Some(SearchFilter::DeviceModel(model)) => Some(format!("model:{model}")),
-        Some(SearchFilter::ContentId(_) | SearchFilter::UserId(_) | SearchFilter::DeviceId(_)) => {
-            None
+    if filter.platform.is_some() {
+        return None;
+    }
+    match (&filter.search, &filter.drm_type) {
+        (None, None) => Some("all".to_owned()),
+        (Some(SearchFilter::DrmType(drm)), None) | (None, Some(drm)) => {
+            Some(format!("drm:{}", drm.code()))
         }
+        (Some(SearchFilter::DrmType(searched)), Some(drm)) if searched == drm => {
+            Some(format!("drm:{}", drm.code()))
+        }
+        (Some(SearchFilter::DeviceModel(model)), None) => Some(format!("model:{model}")),
+        _ => None,
     }
 }
 
@@ -256,11 +263,11 @@ fn split(from: i64, to: i64, level: usize, pieces: &mut Vec<Piece>) {
     }
 }
 
-fn floor(ms: i64, span: i64) -> i64 {
+pub(super) fn floor(ms: i64, span: i64) -> i64 {
     ms - ms.rem_euclid(span)
 }
 
-fn ceil(ms: i64, span: i64) -> i64 {
+pub(super) fn ceil(ms: i64, span: i64) -> i64 {
     floor(ms + span - 1, span)
 }
 
@@ -358,7 +365,7 @@ pub async fn seek<S: TallySource + ?Sized>(
     Ok((narrowed, offset - skipped))
 }
 
-fn between(filter: &HistoryFilter, from: i64, to: i64) -> HistoryFilter {
+pub(super) fn between(filter: &HistoryFilter, from: i64, to: i64) -> HistoryFilter {
     HistoryFilter {
         start: Some(from),
         end: Some(to),

@@ -2,6 +2,7 @@
 //! database per test.
 
 mod cases;
+mod console;
 // Shared with the durability and multinode tests, which use the rest of it.
 #[allow(dead_code)]
 #[path = "../support/client.rs"]
@@ -18,5 +19,6 @@ mod policies;
 mod serve;
 mod service;
 mod sites;
+mod summary;
 mod upstream;
 mod upstream_double;
