@@ -3,6 +3,7 @@
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::drm::DrmType;
 use crate::domain::fairplay::FairPlayCertInput;
@@ -11,7 +12,7 @@ use crate::domain::policy::{DrmPolicyConfig, Policy, PolicyStatus};
 use crate::domain::upstream::{LicenseServers, LicenseServersInput, Upstream};
 
 /// `{"success": true, "content": ..., "total": ...}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Envelope<T> {
     /// Always true; failures use the error shapes instead.
     pub success: bool,
@@ -58,7 +59,7 @@ impl<T> Envelope<T> {
 }
 
 /// Body of site create and update.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteRequest {
     /// 3..20 of letters, digits and `_`.
@@ -74,7 +75,7 @@ pub struct SiteRequest {
 }
 
 /// A site as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteView {
     /// True once deleted.
@@ -106,7 +107,7 @@ pub struct SiteView {
 }
 
 /// FairPlay credentials with every secret masked.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FairPlayCertView {
     /// The certificate source as given.
@@ -120,7 +121,7 @@ pub struct FairPlayCertView {
 }
 
 /// A site's upstream license servers as the API shows them [extension].
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LicenseServersView {
     /// Widevine license server.
     pub widevine: Option<UpstreamView>,
@@ -132,7 +133,7 @@ pub struct LicenseServersView {
 
 /// One upstream license server: the URL and only the names of its static
 /// headers, whose values may be credentials.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamView {
     /// Where CDM messages go.
@@ -162,7 +163,7 @@ impl From<&Upstream> for UpstreamView {
 }
 
 /// A site's activity in the current month.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatisticsView {
     /// Distinct users with a license issued.
@@ -174,7 +175,7 @@ pub struct StatisticsView {
 }
 
 /// One site log entry.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteLogItem {
     /// The site.
@@ -190,7 +191,7 @@ pub struct SiteLogItem {
 }
 
 /// A policy as the API shows it (spec section 5).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyView {
     /// True once deleted.
@@ -236,7 +237,7 @@ impl From<&Policy> for PolicyView {
 }
 
 /// One policy log entry.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyLogItem {
     /// The policy.
@@ -251,7 +252,7 @@ pub struct PolicyLogItem {
 }
 
 /// Body registering a given content key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContentKeyRequest {
     /// 32 hex digits (UUID dashes allowed).
@@ -261,7 +262,7 @@ pub struct ContentKeyRequest {
 }
 
 /// A content key; `key` appears only in the answer that created it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContentKeyView {
     /// The site.
@@ -278,7 +279,7 @@ pub struct ContentKeyView {
 }
 
 /// One license history record (spec section 7).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRecordView {
     /// The site.
@@ -330,7 +331,7 @@ impl HistoryRecordView {
 }
 
 /// A license in the `JSON` response format.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseJsonView {
     /// The DRM type issued.

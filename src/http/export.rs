@@ -21,6 +21,25 @@ use crate::history_file::{ExportFormat, XlsxExport};
 use crate::store::HistoryWalk;
 
 /// Streams the filtered history of one site.
+#[utoipa::path(
+    get,
+    path = "/api/v1/license/statistics/export",
+    tag = "history",
+    params(
+        ("siteId" = String, Query, description = "The site (required)"),
+        ("searchCondition" = Option<String>, Query, description = "contentId, drmType, userId, deviceId or deviceModel; needs searchKeyword"),
+        ("searchKeyword" = Option<String>, Query, description = "Exact value of searchCondition"),
+        ("status" = Option<String>, Query, description = "success or fail, any case"),
+        ("startTime" = Option<i64>, Query, description = "Earliest entry, epoch ms, inclusive"),
+        ("endTime" = Option<i64>, Query, description = "Latest entry, epoch ms, inclusive"),
+        ("format" = Option<String>, Query, description = "csv, ndjson or xlsx (default csv)"),
+    ),
+    responses((status = 200, description = "[extension] Every matching record, newest first, streamed as a file", content(
+        ("text/csv"),
+        ("application/x-ndjson"),
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )))
+)]
 pub async fn export_history(
     State(app): State<AppState>,
     caller: Caller,

@@ -1,0 +1,154 @@
+//! The OpenAPI 3.1 document of the JSON API. Paths come from the handlers'
+//! `#[utoipa::path]` annotations as the router registers them (see
+//! `http::openapi`), so a route cannot be served without being listed;
+//! this module adds what applies to every operation: the error shapes, the
+//! signature scheme and the API's description. The document is served
+//! unsigned at `/api/v1/openapi.json`: it describes the API, not an account.
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use super::error::ErrorBody;
+use super::AppState;
+use crate::signing::{ACCESS_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
+
+/// Paths outside the signature check: CPIX authenticates with the KMS token
+/// in its path, health checks and this document need no credentials.
+const UNSIGNED_PREFIXES: [&str; 3] = ["/api/v1/cpix/", "/healthz", DOCUMENT_PATH];
+
+/// The fixed part of the document; [`document`] adds the paths.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "multidrm",
+        description = "Self-hostable multi-DRM license service answering NAVER Cloud One Click Multi DRM's REST API. Every signed request carries the three x-ncp-* headers: x-ncp-apigw-signature-v2 is base64(HMAC-SHA256(secretKey, METHOD + \" \" + pathAndQuery + \"\\n\" + timestamp + \"\\n\" + accessKey)), where pathAndQuery is the request target exactly as sent and timestamp is epoch milliseconds within 5 minutes of the server clock. Refusals before the handler (signature, unknown route, body too large, rate limit) use the gateway error shape; every other failure uses the service error shape. Extensions beyond NCP: ClearKey, content keys, CPIX key exchange, history export, history cursors (`cursor` in, `nextCursor` out), upstream license servers, accessKey in change logs.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "sites", description = "Sites (spec section 4)"),
+        (name = "policies", description = "Policies (spec section 5)"),
+        (name = "license", description = "License issuance (spec section 6)"),
+        (name = "history", description = "License history (spec section 7)"),
+        (name = "content keys", description = "Content keys and CPIX key exchange [extension]"),
+        (name = "service", description = "Health and this document")
+    )
+)]
+pub struct ApiDoc;
+
+/// Name of the signature scheme's parts in `components.securitySchemes`.
+const SCHEMES: [(&str, &str, &str); 3] = [
+    (
+        "ncpTimestamp",
+        TIMESTAMP_HEADER,
+        "Client clock, epoch milliseconds, within 5 minutes of the server's.",
+    ),
+    (
+        "ncpAccessKey",
+        ACCESS_KEY_HEADER,
+        "Access key id (`multidrm keys create`).",
+    ),
+    (
+        "ncpSignature",
+        SIGNATURE_HEADER,
+        "NCP API Gateway signature v2 of METHOD, path and query as sent, timestamp and access key.",
+    ),
+];
+
+/// Adds the signature scheme and the error responses to every operation.
+struct CommonParts;
+
+impl Modify for CommonParts {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header, description) in SCHEMES {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                    header,
+                    description,
+                ))),
+            );
+        }
+        let signed = SecurityRequirement::default()
+            .add::<&str, [&str; 0], &str>(SCHEMES[0].0, [])
+            .add::<&str, [&str; 0], &str>(SCHEMES[1].0, [])
+            .add::<&str, [&str; 0], &str>(SCHEMES[2].0, []);
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let is_signed = !UNSIGNED_PREFIXES
+                .iter()
+                .any(|prefix| path.starts_with(prefix));
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_failures(operation);
+                if is_signed {
+                    operation.security = Some(vec![signed.clone()]);
+                }
+            }
+        }
+    }
+}
+
+/// Any operation can be refused: 4XX for the client's mistakes, 5XX when
+/// the service is overloaded, its database is down, or something broke.
+fn add_failures(operation: &mut Operation) {
+    let body = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+            .build()
+    };
+    for (status, description) in [
+        (
+            "4XX",
+            "Refused: the service error shape, or the gateway shape for signature, route, size and rate-limit refusals",
+        ),
+        (
+            "5XX",
+            "Failed: overloaded or database unavailable (with Retry-After), upstream failure, or an unexpected error",
+        ),
+    ] {
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content("application/json", body())
+            .build();
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(response.into());
+    }
+}
+
+/// The document: the fixed part, the paths of `routes`, and what applies
+/// to every operation.
+pub fn document(routes: OpenApiRouter<AppState>) -> OpenApi {
+    let mut document = ApiDoc::openapi().merge_from(routes.into_openapi());
+    CommonParts.modify(&mut document);
+    document
+}
+
+/// `GET /api/v1/openapi.json`: this document, built once.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+pub async fn openapi_document() -> Json<&'static OpenApi> {
+    static DOCUMENT: LazyLock<OpenApi> = LazyLock::new(super::openapi);
+    Json(&DOCUMENT)
+}
