@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::extract::Caller;
+use super::openapi::HistoryParams;
 use super::sites::find_site;
 use super::AppState;
 use crate::domain::history::HistoryQuery;
@@ -26,12 +27,7 @@ use crate::store::HistoryWalk;
     path = "/api/v1/license/statistics/export",
     tag = "history",
     params(
-        ("siteId" = String, Query, description = "The site (required)"),
-        ("searchCondition" = Option<String>, Query, description = "contentId, drmType, userId, deviceId or deviceModel; needs searchKeyword"),
-        ("searchKeyword" = Option<String>, Query, description = "Exact value of searchCondition"),
-        ("status" = Option<String>, Query, description = "success or fail, any case"),
-        ("startTime" = Option<i64>, Query, description = "Earliest entry, epoch ms, inclusive"),
-        ("endTime" = Option<i64>, Query, description = "Latest entry, epoch ms, inclusive"),
+        HistoryParams,
         ("format" = Option<String>, Query, description = "csv, ndjson or xlsx (default csv)"),
     ),
     responses((status = 200, description = "[extension] Every matching record, newest first, streamed as a file", content(

@@ -6,6 +6,7 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::extract::Caller;
+use super::openapi::{HistoryParams, PageParams};
 use super::sites::find_site;
 use super::AppState;
 use crate::domain::cursor::Cursor;
@@ -19,15 +20,8 @@ use crate::wire::{Envelope, HistoryRecordView};
     path = "/api/v1/license/statistics",
     tag = "history",
     params(
-        ("siteId" = String, Query, description = "The site (required)"),
-        ("searchCondition" = Option<String>, Query, description = "contentId, drmType, userId, deviceId or deviceModel; needs searchKeyword"),
-        ("searchKeyword" = Option<String>, Query, description = "Exact value of searchCondition"),
-        ("status" = Option<String>, Query, description = "success or fail, any case"),
-        ("startTime" = Option<i64>, Query, description = "Earliest entry, epoch ms, inclusive"),
-        ("endTime" = Option<i64>, Query, description = "Latest entry, epoch ms, inclusive"),
-        ("pageNo" = Option<i64>, Query, minimum = 1, description = "1-based page, default 1"),
-        ("pageSize" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
-        ("pageSizeNo" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Older NCP name of pageSize"),
+        HistoryParams,
+        PageParams,
         ("cursor" = Option<String>, Query, description = "[extension] nextCursor of the previous page; replaces pageNo"),
     ),
     responses((status = 200, description = "One page of records, newest first; nextCursor when more follow", body = Envelope<Vec<HistoryRecordView>>))

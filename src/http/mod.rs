@@ -12,7 +12,7 @@ mod extract;
 mod health;
 mod history;
 mod license;
-mod openapi;
+pub mod openapi;
 mod policies;
 pub mod rate_limit;
 mod sites;

@@ -45,6 +45,49 @@ const UNSIGNED_PREFIXES: [&str; 3] = ["/api/v1/cpix/", "/healthz", DOCUMENT_PATH
 )]
 pub struct ApiDoc;
 
+/// `pageNo`, `pageSize` and its older name `pageSizeNo` (spec section 1).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct PageParams {
+    /// 1-based page, default 1.
+    #[param(minimum = 1)]
+    pub page_no: Option<i64>,
+    /// 1..100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size: Option<i64>,
+    /// Older NCP name of pageSize.
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size_no: Option<i64>,
+}
+
+/// `startTime` and `endTime` of the logs, epoch ms, both inclusive.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct TimeParams {
+    /// Earliest entry, epoch ms, inclusive.
+    pub start_time: Option<i64>,
+    /// Latest entry, epoch ms, inclusive.
+    pub end_time: Option<i64>,
+}
+
+/// The filters of the license history (spec section 7).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct HistoryParams {
+    /// The site.
+    pub site_id: String,
+    /// contentId, drmType, userId, deviceId or deviceModel; needs searchKeyword.
+    pub search_condition: Option<String>,
+    /// Exact value of searchCondition.
+    pub search_keyword: Option<String>,
+    /// success or fail, any case.
+    pub status: Option<String>,
+    /// Earliest record, epoch ms, inclusive.
+    pub start_time: Option<i64>,
+    /// Latest record, epoch ms, inclusive.
+    pub end_time: Option<i64>,
+}
+
 /// Name of the signature scheme's parts in `components.securitySchemes`.
 const SCHEMES: [(&str, &str, &str); 3] = [
     (

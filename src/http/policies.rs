@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
+use super::openapi::{PageParams, TimeParams};
 use super::AppState;
 use crate::domain::params::{Page, QueryParams, TimeRange};
 use crate::domain::policy::{
@@ -21,9 +22,7 @@ use crate::wire::{Envelope, PolicyLogItem, PolicyView};
     path = "/api/v1/policy",
     tag = "policies",
     params(
-        ("pageNo" = Option<i64>, Query, minimum = 1, description = "1-based page, default 1"),
-        ("pageSize" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
-        ("pageSizeNo" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Older NCP name of pageSize"),
+        PageParams,
     ),
     responses((status = 200, description = "One page of policies", body = Envelope<Vec<PolicyView>>))
 )]
@@ -191,11 +190,8 @@ pub async fn delete_policy(
     tag = "policies",
     params(
         ("policyId" = Option<i64>, Query, description = "Only this policy's entries"),
-        ("startTime" = Option<i64>, Query, description = "Earliest entry, epoch ms, inclusive"),
-        ("endTime" = Option<i64>, Query, description = "Latest entry, epoch ms, inclusive"),
-        ("pageNo" = Option<i64>, Query, minimum = 1, description = "1-based page, default 1"),
-        ("pageSize" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
-        ("pageSizeNo" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Older NCP name of pageSize"),
+        TimeParams,
+        PageParams,
     ),
     responses((status = 200, description = "Policy log entries, newest first", body = Envelope<Vec<PolicyLogItem>>))
 )]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::license::license_servers;
+use super::openapi::{PageParams, TimeParams};
 use super::policies::{applicable_policy, find_policy};
 use super::AppState;
 use crate::domain::body::from_json;
@@ -33,9 +34,7 @@ const MASK: &str = "********";
     path = "/api/v1/sites",
     tag = "sites",
     params(
-        ("pageNo" = Option<i64>, Query, minimum = 1, description = "1-based page, default 1"),
-        ("pageSize" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
-        ("pageSizeNo" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Older NCP name of pageSize"),
+        PageParams,
     ),
     responses((status = 200, description = "One page of the caller's sites", body = Envelope<Vec<SiteView>>))
 )]
@@ -245,11 +244,8 @@ pub async fn delete_site(
     tag = "sites",
     params(
         ("siteId" = Option<String>, Query, description = "Only this site's entries"),
-        ("startTime" = Option<i64>, Query, description = "Earliest entry, epoch ms, inclusive"),
-        ("endTime" = Option<i64>, Query, description = "Latest entry, epoch ms, inclusive"),
-        ("pageNo" = Option<i64>, Query, minimum = 1, description = "1-based page, default 1"),
-        ("pageSize" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1..100, default 20"),
-        ("pageSizeNo" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Older NCP name of pageSize"),
+        TimeParams,
+        PageParams,
     ),
     responses((status = 200, description = "Site log entries, newest first", body = Envelope<Vec<SiteLogItem>>))
 )]
