@@ -720,3 +720,47 @@ fn records_style() -> ProgressStyle {
     ProgressStyle::with_template("{bar:40} {pos}/{len} records ({per_sec}, {eta} left)")
         .expect("the template is valid")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at: i64, user: &str) -> Value {
+        json!({ "licenseCreatedAt": at, "userId": user })
+    }
+
+    #[test]
+    fn follow_skips_what_it_printed_even_within_the_same_millisecond() {
+        let mut seen = Seen::default();
+        seen.note(&[record(1, "a"), record(2, "b")]);
+
+        let printed: Vec<bool> = [
+            record(1, "z"),
+            record(2, "b"),
+            record(2, "c"),
+            record(3, "d"),
+        ]
+        .iter()
+        .map(|record| seen.printed(record))
+        .collect();
+
+        assert_eq!(printed, [true, true, false, false]);
+    }
+
+    #[test]
+    fn history_filters_become_the_api_parameters_in_order() {
+        let filter = HistoryFilter {
+            site: "drm-1".to_owned(),
+            status: Some("fail".to_owned()),
+            start_time: None,
+            end_time: Some("5".to_owned()),
+            search_condition: Some("userId".to_owned()),
+            search_keyword: Some("a b&c".to_owned()),
+        };
+
+        assert_eq!(
+            query(&filter.pairs()),
+            "siteId=drm-1&status=fail&endTime=5&searchCondition=userId&searchKeyword=a+b%26c"
+        );
+    }
+}

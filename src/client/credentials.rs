@@ -142,3 +142,42 @@ pub fn read_profile(path: &Path, name: &str) -> anyhow::Result<Credentials> {
         endpoint: profile.endpoint,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private_file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("a temporary file");
+        std::fs::write(file.path(), text).expect("writable");
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        file
+    }
+
+    #[test]
+    fn a_named_profile_is_read_with_its_endpoint() {
+        let file = private_file(
+            "[default]\naccess_key_id = \"A\"\nsecret_key = \"S\"\n\n[staging]\naccess_key_id = \"B\"\nsecret_key = \"STAGINGSECRET\"\nendpoint = \"http://staging\"\n",
+        );
+
+        let credentials = read_profile(file.path(), "staging").unwrap();
+
+        assert_eq!(credentials.access_key, "B");
+        assert_eq!(credentials.secret_key.expose(), "STAGINGSECRET");
+        assert_eq!(credentials.endpoint.as_deref(), Some("http://staging"));
+        assert!(!format!("{credentials:?}").contains("STAGINGSECRET"));
+    }
+
+    #[test]
+    fn a_missing_profile_is_named() {
+        let file = private_file("[default]\naccess_key_id = \"A\"\nsecret_key = \"S\"\n");
+
+        let error = read_profile(file.path(), "prod").unwrap_err();
+
+        assert!(
+            error.to_string().ends_with("has no profile [prod]"),
+            "{error}"
+        );
+    }
+}

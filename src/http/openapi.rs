@@ -60,13 +60,16 @@ pub struct PageParams {
     pub page_size_no: Option<i64>,
 }
 
-/// `startTime` and `endTime` of the logs, epoch ms, both inclusive.
+/// `startTime` and `endTime` of the logs, epoch ms, both inclusive, at
+/// most `domain::history::MAX_EPOCH_MS` (the end of year 9999).
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct TimeParams {
     /// Earliest entry, epoch ms, inclusive.
+    #[param(minimum = 0, maximum = 253_402_300_799_999.0)]
     pub start_time: Option<i64>,
     /// Latest entry, epoch ms, inclusive.
+    #[param(minimum = 0, maximum = 253_402_300_799_999.0)]
     pub end_time: Option<i64>,
 }
 
@@ -75,6 +78,7 @@ pub struct TimeParams {
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct HistoryParams {
     /// The site.
+    #[param(min_length = 1)]
     pub site_id: String,
     /// contentId, drmType, userId, deviceId or deviceModel; needs searchKeyword.
     pub search_condition: Option<String>,
@@ -83,8 +87,10 @@ pub struct HistoryParams {
     /// success or fail, any case.
     pub status: Option<String>,
     /// Earliest record, epoch ms, inclusive.
+    #[param(minimum = 0, maximum = 253_402_300_799_999.0)]
     pub start_time: Option<i64>,
     /// Latest record, epoch ms, inclusive.
+    #[param(minimum = 0, maximum = 253_402_300_799_999.0)]
     pub end_time: Option<i64>,
 }
 
