@@ -137,7 +137,7 @@ fn unsigned_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route above.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    openapi::document(signed_routes().merge(unsigned_routes()))
+    openapi::document(signed_routes(), unsigned_routes())
 }
 
 /// Every route of the service: the documented ones, the demo's, and the

@@ -2,7 +2,8 @@
 //! `#[utoipa::path]` annotations as the router registers them (see
 //! `http::openapi`), so a route cannot be served without being listed;
 //! this module adds what applies to every operation: the error shapes, the
-//! signature scheme and the API's description. The document is served
+//! signature scheme (on the routes the signature check guards) and the
+//! API's description. The document is served
 //! unsigned at `/api/v1/openapi.json`: it describes the API, not an account.
 
 use std::sync::LazyLock;
@@ -11,19 +12,12 @@ use axum::Json;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
-use utoipa::{Modify, OpenApi as _, ToSchema};
+use utoipa::{OpenApi as _, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ErrorBody;
 use super::AppState;
 use crate::signing::{ACCESS_KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-
-/// Where the document is served.
-pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
-
-/// Paths outside the signature check: CPIX authenticates with the KMS token
-/// in its path, health checks and this document need no credentials.
-const UNSIGNED_PREFIXES: [&str; 3] = ["/api/v1/cpix/", "/healthz", DOCUMENT_PATH];
 
 /// The fixed part of the document; [`document`] adds the paths.
 #[derive(utoipa::OpenApi)]
@@ -113,41 +107,43 @@ const SCHEMES: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// Adds the signature scheme and the error responses to every operation.
-struct CommonParts;
+/// Adds the signature's headers to `components.securitySchemes`.
+fn add_signature_schemes(openapi: &mut OpenApi) {
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, header, description) in SCHEMES {
+        components.add_security_scheme(
+            name,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                header,
+                description,
+            ))),
+        );
+    }
+}
 
-impl Modify for CommonParts {
-    fn modify(&self, openapi: &mut OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, header, description) in SCHEMES {
-            components.add_security_scheme(
-                name,
-                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                    header,
-                    description,
-                ))),
-            );
-        }
-        let signed = SecurityRequirement::default()
-            .add::<&str, [&str; 0], &str>(SCHEMES[0].0, [])
-            .add::<&str, [&str; 0], &str>(SCHEMES[1].0, [])
-            .add::<&str, [&str; 0], &str>(SCHEMES[2].0, []);
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            let is_signed = !UNSIGNED_PREFIXES
-                .iter()
-                .any(|prefix| path.starts_with(prefix));
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
-                add_failures(operation);
-                if is_signed {
-                    operation.security = Some(vec![signed.clone()]);
-                }
-            }
+/// All three signature headers, required together.
+fn signature_requirement() -> SecurityRequirement {
+    SCHEMES.iter().fold(
+        SecurityRequirement::default(),
+        |requirement, (name, _, _)| requirement.add::<&str, [&str; 0], &str>(name, []),
+    )
+}
+
+/// Applies `change` to every operation of `openapi`.
+fn for_each_operation(openapi: &mut OpenApi, mut change: impl FnMut(&mut Operation)) {
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            change(operation);
         }
     }
 }
@@ -182,11 +178,20 @@ fn add_failures(operation: &mut Operation) {
     }
 }
 
-/// The document: the fixed part, the paths of `routes`, and what applies
-/// to every operation.
-pub fn document(routes: OpenApiRouter<AppState>) -> OpenApi {
-    let mut document = ApiDoc::openapi().merge_from(routes.into_openapi());
-    CommonParts.modify(&mut document);
+/// The document: the fixed part, the paths of both routers with the
+/// signature required on those of `signed`, and the refusals any
+/// operation can answer.
+pub fn document(signed: OpenApiRouter<AppState>, unsigned: OpenApiRouter<AppState>) -> OpenApi {
+    let mut signed = signed.into_openapi();
+    let requirement = signature_requirement();
+    for_each_operation(&mut signed, |operation| {
+        operation.security = Some(vec![requirement.clone()]);
+    });
+    let mut document = ApiDoc::openapi()
+        .merge_from(signed)
+        .merge_from(unsigned.into_openapi());
+    add_signature_schemes(&mut document);
+    for_each_operation(&mut document, add_failures);
     document
 }
 
