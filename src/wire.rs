@@ -63,6 +63,7 @@ impl<T> Envelope<T> {
 #[serde(rename_all = "camelCase")]
 pub struct SiteRequest {
     /// 3..20 of letters, digits and `_`.
+    #[schema(pattern = "^[A-Za-z0-9_]{3,20}$")]
     pub site_name: String,
     /// Policy to apply; on create the built-in Basic policy 0 when absent,
     /// on update the site's current policy.

@@ -21,7 +21,7 @@ use crate::wire::{ContentKeyRequest, ContentKeyView, Envelope};
     tag = "content keys",
     params(
         ("siteId" = String, Path, description = "The site"),
-        ("contentId" = String, Path, description = "3..100 of letters, digits, '-' and '_'"),
+        ("contentId" = String, Path, pattern = "^[A-Za-z0-9_-]{3,100}$", description = "3..100 of letters, digits, '-' and '_'"),
     ),
     request_body(content = Option<ContentKeyRequest>, description = "Empty to have a key generated, or the kid and key to register"),
     responses((status = 200, description = "The key, shown only now", body = Envelope<ContentKeyView>))
@@ -70,7 +70,7 @@ pub async fn register_content_key(
     tag = "content keys",
     params(
         ("siteId" = String, Path, description = "The site"),
-        ("contentId" = String, Path, description = "3..100 of letters, digits, '-' and '_'"),
+        ("contentId" = String, Path, pattern = "^[A-Za-z0-9_-]{3,100}$", description = "3..100 of letters, digits, '-' and '_'"),
     ),
     responses((status = 200, description = "The content's key ids, without keys", body = Envelope<Vec<ContentKeyView>>))
 )]

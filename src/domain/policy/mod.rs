@@ -23,6 +23,7 @@ pub const MAX_DURATION_SECONDS: i64 = 2_147_483_647;
 /// A policy name: 3..20 of letters, digits and `_`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(pattern = "^[A-Za-z0-9_]{3,20}$")]
 pub struct PolicyName(String);
 
 impl PolicyName {
