@@ -159,8 +159,8 @@ pub enum HistoryCommand {
     Export {
         #[command(flatten)]
         filter: HistoryFilter,
-        /// csv or ndjson, remote also xlsx (default: from --output's
-        /// extension, else ndjson).
+        /// csv, ndjson or xlsx (default: from --output's extension, else
+        /// ndjson).
         #[arg(long)]
         format: Option<String>,
         /// File to write; standard output when absent.

@@ -141,7 +141,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Every route of the service: the documented ones, the demo's, and the
-/// fallbacks, inside the layers.
+/// fallbacks, inside the layers. A JSON route belongs in `signed_routes` or
+/// `unsigned_routes` with its annotation; only HTML pages join here.
 fn routes(state: AppState) -> Router {
     let (signed, _) = signed_routes().split_for_parts();
     let api = signed.route_layer(middleware::from_fn_with_state(
