@@ -17,6 +17,12 @@ const METHODS: [Method; 5] = [
     Method::PATCH,
 ];
 
+/// `GET /api/v1/openapi.json`, unsigned.
+async fn served_document(app: &TestApp) -> (reqwest::StatusCode, Value) {
+    let url = app.url("/api/v1/openapi.json");
+    json_of(app.client.get(url).send().await.unwrap()).await
+}
+
 /// The document's operations as `(METHOD, path template)`.
 fn documented(document: &Value) -> BTreeSet<(String, String)> {
     let mut operations = BTreeSet::new();
@@ -47,14 +53,7 @@ fn concrete(template: &str) -> String {
 async fn openapi_lists_exactly_the_operations_the_router_serves() {
     let app = TestApp::spawn().await;
 
-    let (status, document) = json_of(
-        app.client
-            .get(app.url("/api/v1/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, document) = served_document(&app).await;
     let documented = documented(&document);
     let mut served = BTreeSet::new();
     let templates: BTreeSet<&String> = documented.iter().map(|(_, path)| path).collect();
@@ -83,14 +82,7 @@ async fn openapi_lists_exactly_the_operations_the_router_serves() {
 async fn openapi_describes_the_signature_and_both_error_shapes() {
     let app = TestApp::spawn().await;
 
-    let (_, document) = json_of(
-        app.client
-            .get(app.url("/api/v1/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, document) = served_document(&app).await;
 
     let schemes = &document["components"]["securitySchemes"];
     assert_eq!(schemes["ncpTimestamp"]["name"], "x-ncp-apigw-timestamp");
