@@ -1,25 +1,35 @@
-//! The command line: `serve` runs the service; `keys` and `config`
-//! administer a local database; `sign` and `token` help a client call a
-//! running server.
+//! The command line: `serve` runs the service; `keys`, `config` and
+//! `history export|import` administer a local database; `sites`,
+//! `policies`, `content-keys`, `history list`, `history export --remote`
+//! and `license` call a remote server (see `client`); `sign` and `token`
+//! help other clients call one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
 use figment::providers::Serialized;
 use figment::Figment;
 use serde_json::json;
 
 use crate::admin;
+use crate::client::commands::{
+    self as remote, ContentKeysCommand, HistoryFilter, HistoryListArgs, LicenseCommand,
+    PoliciesCommand, SitesCommand,
+};
+use crate::client::credentials::Sources;
+use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::domain::drm::DrmType;
 use crate::domain::token::RawToken;
 use crate::history_cli;
 use crate::history_file::ExportFormat;
+use crate::secrets::Secret;
 use crate::signing::SignedHeaders;
 use crate::startup::{open_storage, App};
 
@@ -36,6 +46,13 @@ pub struct Cli {
     /// Database URL (default: sqlite://<data dir>/multidrm.db).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+    /// Remote commands: profile of the credentials file
+    /// (~/.config/multidrm/credentials) to sign with.
+    #[arg(long, global = true, env = "MULTIDRM_PROFILE")]
+    pub profile: Option<String>,
+    /// Remote commands: base URL of the server, e.g. https://drm.example.com.
+    #[arg(long, global = true, env = "MULTIDRM_ENDPOINT")]
+    pub endpoint: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -69,9 +86,27 @@ pub enum Command {
     /// Manage access keys in the local database.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Move license history between the local database and files.
+    /// Read a remote site's history, or move history between the local
+    /// database and files.
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Remote: manage sites.
+    #[command(subcommand)]
+    Sites(SitesCommand),
+    /// Remote: manage policies.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Remote: a content's keys (not access keys; see `keys`).
+    #[command(subcommand)]
+    ContentKeys(ContentKeysCommand),
+    /// Remote: ask for a license to check a setup.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: Shell,
+    },
     /// Print the effective settings, secrets masked.
     Config,
     /// Print the signature headers for one request, one `name: value` per line.
@@ -80,12 +115,17 @@ pub enum Command {
         method: String,
         /// Path with its query exactly as it will be sent, e.g. '/api/v1/sites?pageNo=1'.
         path: String,
-        /// Access key id.
-        #[arg(long, env = "MULTIDRM_ACCESS_KEY")]
-        access_key: String,
-        /// Secret key.
-        #[arg(long, env = "MULTIDRM_SECRET_KEY", hide_env_values = true)]
-        secret_key: String,
+        /// Access key id (default: NCLOUD_ACCESS_KEY_ID or the profile's).
+        #[arg(long, env = "MULTIDRM_ACCESS_KEY", requires = "secret_key")]
+        access_key: Option<String>,
+        /// Secret key (default: NCLOUD_SECRET_KEY or the profile's).
+        #[arg(
+            long,
+            env = "MULTIDRM_SECRET_KEY",
+            hide_env_values = true,
+            requires = "access_key"
+        )]
+        secret_key: Option<String>,
     },
     /// Print an X-DRM-TOKEN for a license request.
     Token {
@@ -110,32 +150,25 @@ pub enum Command {
 /// `multidrm history ...`
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
-    /// Write a site's history, newest first, as CSV or NDJSON.
+    /// Remote: one page of a site's history, newest first; --follow keeps
+    /// printing new records.
+    List(HistoryListArgs),
+    /// Write a site's history, newest first, from the local database, or
+    /// with --remote (or --profile or --endpoint) from a server, with a
+    /// progress bar.
     Export {
-        /// The site.
-        #[arg(long)]
-        site: String,
-        /// csv or ndjson (default: from --output's extension, else ndjson).
+        #[command(flatten)]
+        filter: HistoryFilter,
+        /// csv, ndjson or xlsx (default: from --output's extension, else
+        /// ndjson).
         #[arg(long)]
         format: Option<String>,
         /// File to write; standard output when absent.
         #[arg(long)]
         output: Option<PathBuf>,
-        /// success or fail.
+        /// Download from the server of the credentials, not the local database.
         #[arg(long)]
-        status: Option<String>,
-        /// Earliest record, epoch ms (inclusive).
-        #[arg(long)]
-        start_time: Option<String>,
-        /// Latest record, epoch ms (inclusive).
-        #[arg(long)]
-        end_time: Option<String>,
-        /// contentId, drmType, userId, deviceId or deviceModel.
-        #[arg(long, requires = "search_keyword")]
-        search_condition: Option<String>,
-        /// Exact value for --search-condition.
-        #[arg(long, requires = "search_condition")]
-        search_keyword: Option<String>,
+        remote: bool,
     },
     /// Read records from a CSV (by extension) or NDJSON file.
     Import {
@@ -210,12 +243,52 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// What the command line says about remote credentials.
+    fn sources(&self) -> Sources {
+        Sources {
+            profile: self.profile.clone(),
+            endpoint: self.endpoint.clone(),
+            ..Sources::default()
+        }
+    }
+
+    /// A client of the remote server the credentials name.
+    fn client(&self) -> anyhow::Result<Client> {
+        Client::new(self.sources().resolve()?)
+    }
+}
+
+/// The export format: `--format`, else `--output`'s extension, else NDJSON.
+fn export_format(format: Option<&str>, output: Option<&Path>) -> anyhow::Result<ExportFormat> {
+    Ok(match (format, output) {
+        (Some(format), _) => {
+            ExportFormat::parse(Some(format)).map_err(|error| anyhow::anyhow!("--{error}"))?
+        }
+        (None, Some(path)) => ExportFormat::of_file(&path.to_string_lossy()),
+        (None, None) => ExportFormat::Ndjson,
+    })
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Serve { .. } => serve(cli.settings()?).await,
         Command::Keys(command) => keys(cli.settings()?, command).await,
-        Command::History(command) => history(cli.settings()?, command).await,
+        Command::History(command) => history(&cli, command).await,
+        Command::Sites(command) => remote::sites(&cli.client()?, command).await,
+        Command::Policies(command) => remote::policies(&cli.client()?, command).await,
+        Command::ContentKeys(command) => remote::content_keys(&cli.client()?, command).await,
+        Command::License(command) => remote::license(&cli.client()?, command).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "multidrm",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Config => {
             print!("{}", cli.settings()?.to_masked_toml());
             Ok(())
@@ -226,12 +299,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             access_key,
             secret_key,
         } => {
+            let credentials = Sources {
+                access_key: access_key.clone(),
+                secret_key: secret_key.clone().map(Secret::new),
+                ..cli.sources()
+            }
+            .resolve()?;
             let headers = SignedHeaders::new(
                 &method.to_ascii_uppercase(),
                 path,
                 SystemClock.now_ms(),
-                access_key,
-                secret_key,
+                &credentials.access_key,
+                credentials.secret_key.expose(),
             );
             for (name, value) in headers.pairs() {
                 println!("{name}: {value}");
@@ -310,53 +389,52 @@ async fn keys(settings: Settings, command: &KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn history(settings: Settings, command: &HistoryCommand) -> anyhow::Result<()> {
-    let (store, master_key) = open_storage(&settings).await?;
+async fn history(cli: &Cli, command: &HistoryCommand) -> anyhow::Result<()> {
     match command {
+        HistoryCommand::List(args) => remote::history_list(&cli.client()?, args).await,
         HistoryCommand::Export {
-            site,
+            filter,
             format,
             output,
-            status,
-            start_time,
-            end_time,
-            search_condition,
-            search_keyword,
+            remote,
         } => {
-            let format = match (format, output) {
-                (Some(format), _) => ExportFormat::parse(Some(format))
-                    .map_err(|error| anyhow::anyhow!("--{error}"))?,
-                (None, Some(path)) => ExportFormat::of_file(&path.to_string_lossy()),
-                (None, None) => ExportFormat::Ndjson,
-            };
-            let named = [
-                ("siteId", Some(site)),
-                ("status", status.as_ref()),
-                ("startTime", start_time.as_ref()),
-                ("endTime", end_time.as_ref()),
-                ("searchCondition", search_condition.as_ref()),
-                ("searchKeyword", search_keyword.as_ref()),
-            ];
-            let query = named
-                .into_iter()
-                .filter_map(|(name, value)| Some((name.to_owned(), value?.clone())))
-                .collect();
-            let written = history_cli::export(
-                &store,
-                settings.time_zone()?,
-                query,
-                format,
-                output.as_deref(),
-            )
-            .await?;
-            eprintln!("exported {written} records");
+            let format = export_format(format.as_deref(), output.as_deref())?;
+            if !(*remote || cli.profile.is_some() || cli.endpoint.is_some()) {
+                return local_export(cli.settings()?, filter, format, output.as_deref()).await;
+            }
+            let total =
+                remote::history_export(&cli.client()?, filter, format, output.as_deref()).await?;
+            eprintln!("exported {total} records");
+            Ok(())
         }
         HistoryCommand::Import { file, account } => {
-            // An import of millions of records logs its phases and their times.
-            crate::telemetry::init(&settings.log);
-            let stored = history_cli::import(&store, &master_key, file, account).await?;
-            eprintln!("imported {stored} records");
+            import_history(cli.settings()?, file, account).await
         }
     }
+}
+
+async fn local_export(
+    settings: Settings,
+    filter: &HistoryFilter,
+    format: ExportFormat,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    let (store, _) = open_storage(&settings).await?;
+    let query = filter
+        .pairs()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    let written = history_cli::export(&store, settings.time_zone()?, query, format, output).await?;
+    eprintln!("exported {written} records");
+    Ok(())
+}
+
+async fn import_history(settings: Settings, file: &Path, account: &str) -> anyhow::Result<()> {
+    let (store, master_key) = open_storage(&settings).await?;
+    // An import of millions of records logs its phases and their times.
+    crate::telemetry::init(&settings.log);
+    let stored = history_cli::import(&store, &master_key, file, account).await?;
+    eprintln!("imported {stored} records");
     Ok(())
 }

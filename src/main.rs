@@ -1,5 +1,7 @@
 //! The `multidrm` binary: parse the command line and run it.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 /// mimalloc instead of the system allocator: every license request makes
@@ -9,6 +11,13 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    multidrm::cli::run(multidrm::cli::Cli::parse()).await
+async fn main() -> ExitCode {
+    match multidrm::cli::run(multidrm::cli::Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: what was attempted and why, causes joined by ": ".
+            eprintln!("Error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::drm::DrmType;
 use crate::domain::fairplay::FairPlayCertInput;
@@ -12,7 +13,7 @@ use crate::domain::summary::{HistorySummary, Interval};
 use crate::domain::upstream::{LicenseServers, LicenseServersInput, Upstream};
 
 /// `{"success": true, "content": ..., "total": ...}`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Envelope<T> {
     /// Always true; failures use the error shapes instead.
     pub success: bool,
@@ -59,10 +60,11 @@ impl<T> Envelope<T> {
 }
 
 /// Body of site create and update.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteRequest {
     /// 3..20 of letters, digits and `_`.
+    #[schema(pattern = "^[A-Za-z0-9_]{3,20}$")]
     pub site_name: String,
     /// Policy to apply; on create the built-in Basic policy 0 when absent,
     /// on update the site's current policy.
@@ -75,7 +77,7 @@ pub struct SiteRequest {
 }
 
 /// A site as the API shows it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteView {
     /// True once deleted.
@@ -107,7 +109,7 @@ pub struct SiteView {
 }
 
 /// FairPlay credentials with every secret masked.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FairPlayCertView {
     /// The certificate source as given.
@@ -121,7 +123,7 @@ pub struct FairPlayCertView {
 }
 
 /// A site's upstream license servers as the API shows them [extension].
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LicenseServersView {
     /// Widevine license server.
     pub widevine: Option<UpstreamView>,
@@ -133,7 +135,7 @@ pub struct LicenseServersView {
 
 /// One upstream license server: the URL and only the names of its static
 /// headers, whose values may be credentials.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamView {
     /// Where CDM messages go.
@@ -163,7 +165,7 @@ impl From<&Upstream> for UpstreamView {
 }
 
 /// A site's activity in the current month.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatisticsView {
     /// Distinct users with a license issued.
@@ -175,7 +177,7 @@ pub struct StatisticsView {
 }
 
 /// One site log entry.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SiteLogItem {
     /// The site.
@@ -191,7 +193,7 @@ pub struct SiteLogItem {
 }
 
 /// A policy as the API shows it (spec section 5).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyView {
     /// True once deleted.
@@ -237,7 +239,7 @@ impl From<&Policy> for PolicyView {
 }
 
 /// One policy log entry.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyLogItem {
     /// The policy.
@@ -252,7 +254,7 @@ pub struct PolicyLogItem {
 }
 
 /// Body registering a given content key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContentKeyRequest {
     /// 32 hex digits (UUID dashes allowed).
@@ -262,7 +264,7 @@ pub struct ContentKeyRequest {
 }
 
 /// A content key; `key` appears only in the answer that created it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContentKeyView {
     /// The site.
@@ -279,7 +281,7 @@ pub struct ContentKeyView {
 }
 
 /// One license history record (spec section 7).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRecordView {
     /// The site.
@@ -332,7 +334,7 @@ impl HistoryRecordView {
 
 /// `GET /api/v1/license/statistics/summary` [extension]: aggregates over
 /// the filtered history.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryView {
     /// Every matching record.
@@ -350,7 +352,7 @@ pub struct SummaryView {
 }
 
 /// One bucket of the summary's time series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeriesBucketView {
     /// Start of the bucket, epoch ms.
@@ -362,7 +364,7 @@ pub struct SeriesBucketView {
 }
 
 /// Records of one DRM type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DrmTypeCountView {
     /// As in history records; empty for requests whose token named none.
@@ -372,7 +374,7 @@ pub struct DrmTypeCountView {
 }
 
 /// Records of one platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformCountView {
     /// As in history records, e.g. `PLATFORM_LINUX`.
@@ -382,7 +384,7 @@ pub struct PlatformCountView {
 }
 
 /// Fail records with one reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureCountView {
     /// Error code answered.
@@ -438,7 +440,7 @@ impl SummaryView {
 }
 
 /// A license in the `JSON` response format.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseJsonView {
     /// The DRM type issued.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ids::decode_any_base64;
 use super::upstream::{read_capped, CapError};
@@ -17,7 +18,7 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `fairPlayCert` object of a site create or update.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FairPlayCertInput {
     /// Application certificate: URL or `data:` URI.

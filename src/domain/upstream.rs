@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::drm::DrmType;
 
@@ -25,7 +26,7 @@ const RESERVED_HEADERS: [&str; 5] = [
 ];
 
 /// The `licenseServers` object of a site create or update.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseServersInput {
     /// Widevine license server.
@@ -37,7 +38,7 @@ pub struct LicenseServersInput {
 }
 
 /// One upstream license server as a client gives it.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamInput {
     /// `http://` or `https://` URL the CDM's message is posted to.

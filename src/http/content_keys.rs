@@ -15,6 +15,17 @@ use crate::wire::{ContentKeyRequest, ContentKeyView, Envelope};
 
 /// `POST /api/v1/sites/{siteId}/contents/{contentId}/keys`: an empty body
 /// generates a key, `{"kid", "key"}` registers the given one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites/{siteId}/contents/{contentId}/keys",
+    tag = "content keys",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+        ("contentId" = String, Path, pattern = "^[A-Za-z0-9_-]{3,100}$", description = "3..100 of letters, digits, '-' and '_'"),
+    ),
+    request_body(content = Option<ContentKeyRequest>, description = "Empty to have a key generated, or the kid and key to register"),
+    responses((status = 200, description = "The key, shown only now", body = Envelope<ContentKeyView>))
+)]
 pub async fn register_content_key(
     State(app): State<AppState>,
     caller: Caller,
@@ -53,6 +64,16 @@ pub async fn register_content_key(
 }
 
 /// `GET /api/v1/sites/{siteId}/contents/{contentId}/keys`: kids only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{siteId}/contents/{contentId}/keys",
+    tag = "content keys",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+        ("contentId" = String, Path, pattern = "^[A-Za-z0-9_-]{3,100}$", description = "3..100 of letters, digits, '-' and '_'"),
+    ),
+    responses((status = 200, description = "The content's key ids, without keys", body = Envelope<Vec<ContentKeyView>>))
+)]
 pub async fn list_content_keys(
     State(app): State<AppState>,
     caller: Caller,

@@ -19,6 +19,16 @@ use crate::domain::site::{Site, SiteStatus};
 use crate::store::{StoreError, StoredContentKey};
 
 /// Answers a CPIX request with its content keys filled in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cpix/{kmsToken}",
+    tag = "content keys",
+    params(
+        ("kmsToken" = String, Path, description = "The site's KMS token; the credential of this call"),
+    ),
+    request_body(content = String, content_type = "application/xml", description = "A CPIX document asking for content keys"),
+    responses((status = 200, description = "[extension] The CPIX document with its keys filled in", content_type = "application/xml", body = String))
+)]
 pub async fn exchange_keys(
     State(app): State<AppState>,
     ApiPath(kms_token): ApiPath<String>,

@@ -6,7 +6,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::domain::cpix::CpixError;
 use crate::domain::drm::DrmType;
@@ -22,6 +23,47 @@ pub const RETRY_AFTER_SECONDS: u64 = 1;
 /// `Retry-After` while the database is unavailable: an outage lasts longer
 /// than a burst of load.
 pub const OUTAGE_RETRY_AFTER_SECONDS: u64 = 5;
+
+/// A refusal's body: the service shape (spec section 3) or NCP's gateway
+/// shape (spec section 2); the client tells them apart by their fields.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ErrorBody {
+    /// `{"error": {"code", "name", "message"}}`.
+    Service {
+        /// What went wrong.
+        error: ServiceError,
+    },
+    /// `{"error": {"errorCode", "message", "details"}}`.
+    Gateway {
+        /// What the gateway refused.
+        error: GatewayError,
+    },
+}
+
+/// A service error: `code` is a string such as `"281003"`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceError {
+    /// Numeric code as a string; see `docs/errors.md`.
+    pub code: String,
+    /// Upper-case name, e.g. `SITE_NOT_FOUND`.
+    pub name: String,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+/// A gateway refusal (signature, route, size, rate limit).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayError {
+    /// `200`, `300`, `420` or `430`.
+    pub error_code: String,
+    /// e.g. `Authentication Failed`.
+    pub message: String,
+    /// Which check failed, without echoing values.
+    pub details: String,
+}
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -223,7 +265,13 @@ impl IntoResponse for ApiError {
                 Self::AuthenticationFailed(details) => details.to_string(),
                 other => other.to_string(),
             };
-            json!({ "error": { "errorCode": code, "message": name, "details": details } })
+            ErrorBody::Gateway {
+                error: GatewayError {
+                    error_code: code.to_owned(),
+                    message: name.to_owned(),
+                    details,
+                },
+            }
         } else {
             if let Self::Internal(cause) = &self {
                 tracing::error!(error = format!("{cause:#}"), "request failed unexpectedly");
@@ -232,7 +280,13 @@ impl IntoResponse for ApiError {
                 Self::Internal(_) => "an unexpected error occurred; see the server log".to_owned(),
                 other => other.to_string(),
             };
-            json!({ "error": { "code": code, "name": name, "message": message } })
+            ErrorBody::Service {
+                error: ServiceError {
+                    code: code.to_owned(),
+                    name: name.to_owned(),
+                    message,
+                },
+            }
         };
         let mut response = (status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after() {

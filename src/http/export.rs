@@ -13,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::error::ApiError;
 use super::extract::Caller;
+use super::openapi::HistoryParams;
 use super::sites::find_site;
 use super::AppState;
 use crate::domain::history::HistoryQuery;
@@ -21,6 +22,20 @@ use crate::history_file::{ExportFormat, XlsxExport};
 use crate::store::HistoryWalk;
 
 /// Streams the filtered history of one site.
+#[utoipa::path(
+    get,
+    path = "/api/v1/license/statistics/export",
+    tag = "history",
+    params(
+        HistoryParams,
+        ("format" = Option<String>, Query, description = "csv, ndjson or xlsx (default csv)"),
+    ),
+    responses((status = 200, description = "[extension] Every matching record, newest first, streamed as a file", content(
+        ("text/csv"),
+        ("application/x-ndjson"),
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )))
+)]
 pub async fn export_history(
     State(app): State<AppState>,
     caller: Caller,

@@ -5,6 +5,12 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// Reports that the service is ready.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    responses((status = 200, description = "The service is up", body = Object))
+)]
 pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }

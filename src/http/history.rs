@@ -7,6 +7,7 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::extract::Caller;
+use super::openapi::{HistoryParams, PageParams};
 use super::sites::find_site;
 use super::AppState;
 use crate::domain::cursor::Cursor;
@@ -16,6 +17,17 @@ use crate::domain::summary::Interval;
 use crate::wire::{Envelope, HistoryRecordView, SummaryView};
 
 /// Lists one page of a site's license history, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/license/statistics",
+    tag = "history",
+    params(
+        HistoryParams,
+        PageParams,
+        ("cursor" = Option<String>, Query, description = "[extension] nextCursor of the previous page; replaces pageNo"),
+    ),
+    responses((status = 200, description = "One page of records, newest first; nextCursor when more follow", body = Envelope<Vec<HistoryRecordView>>))
+)]
 pub async fn list_history(
     State(app): State<AppState>,
     caller: Caller,
@@ -58,6 +70,16 @@ pub async fn list_history(
 
 /// Summarises a site's filtered history: the same filters as the list,
 /// plus `interval` (`hour` or `day`) for the time series.
+#[utoipa::path(
+    get,
+    path = "/api/v1/license/statistics/summary",
+    tag = "history",
+    params(
+        HistoryParams,
+        ("interval" = Option<String>, Query, description = "[extension] hour or day; default hour for windows of two days or less, else day"),
+    ),
+    responses((status = 200, description = "[extension] Totals, a time series by status, counts by DRM type and platform, and the top failure reasons", body = Envelope<SummaryView>))
+)]
 pub async fn summarize_history(
     State(app): State<AppState>,
     caller: Caller,

@@ -12,6 +12,7 @@ pub(crate) mod extract;
 mod health;
 pub(crate) mod history;
 mod license;
+pub mod openapi;
 pub(crate) mod policies;
 pub mod rate_limit;
 pub(crate) mod sites;
@@ -24,13 +25,15 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, Method};
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::Router;
 use chrono_tz::Tz;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, Layer, ServiceBuilder};
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -92,69 +95,68 @@ impl AppState {
     }
 }
 
-/// Every route of the service; compare with `shared/spec/API.md`.
-fn routes(state: AppState) -> Router {
-    let api = Router::new()
-        .route(
-            "/api/v1/sites",
-            get(sites::list_sites).post(sites::create_site),
-        )
-        .route("/api/v1/sites/siteLog", get(sites::list_site_log))
-        .route(
-            "/api/v1/sites/{site_id}",
-            get(sites::get_site)
-                .put(sites::update_site)
-                .delete(sites::delete_site),
-        )
-        .route("/api/v1/sites/{site_id}/on", put(sites::turn_site_on))
-        .route("/api/v1/sites/{site_id}/off", put(sites::turn_site_off))
-        .route(
-            "/api/v1/policy",
-            get(policies::list_policies).post(policies::create_policy),
-        )
-        .route("/api/v1/policy/policyLog", get(policies::list_policy_log))
-        .route(
-            "/api/v1/policy/{policyId}",
-            get(policies::get_policy)
-                .put(policies::update_policy)
-                .delete(policies::delete_policy),
-        )
-        .route(
-            "/api/v1/policy/{policyId}/copy",
-            post(policies::copy_policy),
-        )
-        .route(
-            "/api/v1/sites/{site_id}/contents/{content_id}/keys",
-            get(content_keys::list_content_keys).post(content_keys::register_content_key),
-        )
-        .route("/api/v1/license", post(license::issue_license))
-        .route(
-            "/api/v1/license/fairPlay",
-            get(license::get_fairplay_certificate),
-        )
-        .route("/api/v1/license/statistics", get(history::list_history))
-        .route(
-            "/api/v1/license/statistics/export",
-            get(export::export_history),
-        )
-        .route(
-            "/api/v1/license/statistics/summary",
-            get(history::summarize_history),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::verify_signature,
-        ));
+/// Every signed route of the JSON API with its OpenAPI description;
+/// compare with `shared/spec/API.md`.
+fn signed_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sites::list_sites, sites::create_site))
+        .routes(routes!(sites::list_site_log))
+        .routes(routes!(
+            sites::get_site,
+            sites::update_site,
+            sites::delete_site
+        ))
+        .routes(routes!(sites::turn_site_on))
+        .routes(routes!(sites::turn_site_off))
+        .routes(routes!(policies::list_policies, policies::create_policy))
+        .routes(routes!(policies::list_policy_log))
+        .routes(routes!(
+            policies::get_policy,
+            policies::update_policy,
+            policies::delete_policy
+        ))
+        .routes(routes!(policies::copy_policy))
+        .routes(routes!(
+            content_keys::list_content_keys,
+            content_keys::register_content_key
+        ))
+        .routes(routes!(license::issue_license))
+        .routes(routes!(license::fairplay::get_fairplay_certificate))
+        .routes(routes!(history::list_history))
+        .routes(routes!(export::export_history))
+        .routes(routes!(history::summarize_history))
+}
 
-    // The KMS token in the path authenticates key exchange (see `cpix`).
-    let key_exchange = Router::new().route("/api/v1/cpix/{kms_token}", post(cpix::exchange_keys));
+/// Routes that carry no signature, each with its OpenAPI description. The
+/// KMS token in the CPIX path authenticates key exchange (see `cpix`).
+fn unsigned_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cpix::exchange_keys))
+        .routes(routes!(health::health))
+        .routes(routes!(openapi::openapi_document))
+}
+
+/// The OpenAPI document of every route above.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document(signed_routes(), unsigned_routes())
+}
+
+/// Every route of the service: the documented ones, the demo's, and the
+/// fallbacks, inside the layers. A JSON route belongs in `signed_routes` or
+/// `unsigned_routes` with its annotation; only HTML pages join here.
+fn routes(state: AppState) -> Router {
+    let (signed, _) = signed_routes().split_for_parts();
+    let api = signed.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::verify_signature,
+    ));
+    let (unsigned, _) = unsigned_routes().split_for_parts();
 
     Router::new()
         .merge(api)
-        .merge(key_exchange)
+        .merge(unsigned)
         .merge(demo_routes(&state.settings))
         .merge(crate::console::routes())
-        .route("/healthz", get(health::health))
         .fallback(route_not_found)
         .method_not_allowed_fallback(route_not_found)
         .layer(DefaultBodyLimit::max(state.settings.body_limit_bytes))

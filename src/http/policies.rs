@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
+use super::openapi::{PageParams, TimeParams};
 use super::AppState;
 use crate::domain::params::{Page, QueryParams, TimeRange};
 use crate::domain::policy::{
@@ -16,6 +17,15 @@ use crate::domain::policy::{
 use crate::wire::{Envelope, PolicyLogItem, PolicyView};
 
 /// `GET /api/v1/policy`: `Basic` first, then the account's, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/policy",
+    tag = "policies",
+    params(
+        PageParams,
+    ),
+    responses((status = 200, description = "One page of policies", body = Envelope<Vec<PolicyView>>))
+)]
 pub async fn list_policies(
     State(app): State<AppState>,
     caller: Caller,
@@ -34,6 +44,15 @@ pub async fn list_policies(
 }
 
 /// `GET /api/v1/policy/{policyId}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/policy/{policyId}",
+    tag = "policies",
+    params(
+        ("policyId" = i64, Path, description = "The policy; 0 is the built-in Basic"),
+    ),
+    responses((status = 200, description = "The policy", body = Envelope<PolicyView>))
+)]
 pub async fn get_policy(
     State(app): State<AppState>,
     caller: Caller,
@@ -44,6 +63,13 @@ pub async fn get_policy(
 }
 
 /// `POST /api/v1/policy`
+#[utoipa::path(
+    post,
+    path = "/api/v1/policy",
+    tag = "policies",
+    request_body = PolicySettings,
+    responses((status = 200, description = "The new policy", body = Envelope<PolicyView>))
+)]
 pub async fn create_policy(
     State(app): State<AppState>,
     caller: Caller,
@@ -59,6 +85,15 @@ pub async fn create_policy(
 }
 
 /// `POST /api/v1/policy/{policyId}/copy`: a new policy named `Copy_<name>`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/policy/{policyId}/copy",
+    tag = "policies",
+    params(
+        ("policyId" = i64, Path, description = "The policy; 0 is the built-in Basic"),
+    ),
+    responses((status = 200, description = "The copy", body = Envelope<PolicyView>))
+)]
 pub async fn copy_policy(
     State(app): State<AppState>,
     caller: Caller,
@@ -78,6 +113,16 @@ pub async fn copy_policy(
 
 /// `PUT /api/v1/policy/{policyId}`: replaces every setting; fields left
 /// out take `Basic`'s values, as on create.
+#[utoipa::path(
+    put,
+    path = "/api/v1/policy/{policyId}",
+    tag = "policies",
+    params(
+        ("policyId" = i64, Path, description = "The policy; 0 is the built-in Basic"),
+    ),
+    request_body = PolicySettings,
+    responses((status = 200, description = "The updated policy", body = Envelope<PolicyView>))
+)]
 pub async fn update_policy(
     State(app): State<AppState>,
     caller: Caller,
@@ -109,6 +154,15 @@ pub async fn update_policy(
 }
 
 /// `DELETE /api/v1/policy/{policyId}`: refused while a site uses it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/policy/{policyId}",
+    tag = "policies",
+    params(
+        ("policyId" = i64, Path, description = "The policy; 0 is the built-in Basic"),
+    ),
+    responses((status = 200, description = "The policy, DELETED", body = Envelope<PolicyView>))
+)]
 pub async fn delete_policy(
     State(app): State<AppState>,
     caller: Caller,
@@ -130,6 +184,17 @@ pub async fn delete_policy(
 
 /// `GET /api/v1/policy/policyLog`; `policyId` is optional (decided), and
 /// `startTime` and `endTime` bound the entries' times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/policy/policyLog",
+    tag = "policies",
+    params(
+        ("policyId" = Option<i64>, Query, description = "Only this policy's entries"),
+        TimeParams,
+        PageParams,
+    ),
+    responses((status = 200, description = "Policy log entries, newest first", body = Envelope<Vec<PolicyLogItem>>))
+)]
 pub async fn list_policy_log(
     State(app): State<AppState>,
     caller: Caller,

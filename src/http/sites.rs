@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, Caller};
 use super::license::license_servers;
+use super::openapi::{PageParams, TimeParams};
 use super::policies::{applicable_policy, find_policy};
 use super::AppState;
 use crate::domain::body::from_json;
@@ -28,6 +29,15 @@ use crate::wire::{
 const MASK: &str = "********";
 
 /// `GET /api/v1/sites`
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites",
+    tag = "sites",
+    params(
+        PageParams,
+    ),
+    responses((status = 200, description = "One page of the caller's sites", body = Envelope<Vec<SiteView>>))
+)]
 pub async fn list_sites(
     State(app): State<AppState>,
     caller: Caller,
@@ -44,6 +54,13 @@ pub async fn list_sites(
 }
 
 /// `POST /api/v1/sites`
+#[utoipa::path(
+    post,
+    path = "/api/v1/sites",
+    tag = "sites",
+    request_body = SiteRequest,
+    responses((status = 200, description = "The new site, READY and off", body = Envelope<SiteView>))
+)]
 pub async fn create_site(
     State(app): State<AppState>,
     caller: Caller,
@@ -88,6 +105,15 @@ pub async fn create_site(
 }
 
 /// `GET /api/v1/sites/{siteId}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/{siteId}",
+    tag = "sites",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+    ),
+    responses((status = 200, description = "The site, with its KMS token", body = Envelope<SiteView>))
+)]
 pub async fn get_site(
     State(app): State<AppState>,
     caller: Caller,
@@ -98,6 +124,16 @@ pub async fn get_site(
 }
 
 /// `PUT /api/v1/sites/{siteId}`
+#[utoipa::path(
+    put,
+    path = "/api/v1/sites/{siteId}",
+    tag = "sites",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+    ),
+    request_body = SiteRequest,
+    responses((status = 200, description = "The updated site", body = Envelope<SiteView>))
+)]
 pub async fn update_site(
     State(app): State<AppState>,
     caller: Caller,
@@ -138,6 +174,15 @@ pub async fn update_site(
 }
 
 /// `PUT /api/v1/sites/{siteId}/on`
+#[utoipa::path(
+    put,
+    path = "/api/v1/sites/{siteId}/on",
+    tag = "sites",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+    ),
+    responses((status = 200, description = "The site, RUNNING", body = Envelope<SiteView>))
+)]
 pub async fn turn_site_on(
     State(app): State<AppState>,
     caller: Caller,
@@ -151,6 +196,15 @@ pub async fn turn_site_on(
 }
 
 /// `PUT /api/v1/sites/{siteId}/off`
+#[utoipa::path(
+    put,
+    path = "/api/v1/sites/{siteId}/off",
+    tag = "sites",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+    ),
+    responses((status = 200, description = "The site, READY", body = Envelope<SiteView>))
+)]
 pub async fn turn_site_off(
     State(app): State<AppState>,
     caller: Caller,
@@ -164,6 +218,15 @@ pub async fn turn_site_off(
 }
 
 /// `DELETE /api/v1/sites/{siteId}` [extension]: the history stays readable.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sites/{siteId}",
+    tag = "sites",
+    params(
+        ("siteId" = String, Path, description = "The site"),
+    ),
+    responses((status = 200, description = "The site, DELETED", body = Envelope<SiteView>))
+)]
 pub async fn delete_site(
     State(app): State<AppState>,
     caller: Caller,
@@ -175,6 +238,17 @@ pub async fn delete_site(
 
 /// `GET /api/v1/sites/siteLog`; `siteId` is optional (decided, as for the
 /// policy log), `startTime` and `endTime` bound the entries' times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sites/siteLog",
+    tag = "sites",
+    params(
+        ("siteId" = Option<String>, Query, description = "Only this site's entries"),
+        TimeParams,
+        PageParams,
+    ),
+    responses((status = 200, description = "Site log entries, newest first", body = Envelope<Vec<SiteLogItem>>))
+)]
 pub async fn list_site_log(
     State(app): State<AppState>,
     caller: Caller,

@@ -460,12 +460,12 @@ async fn metrics_count_requests_by_route_licenses_by_outcome_and_history_commits
         )
     };
     assert_eq!(
-        requests("/api/v1/sites/{site_id}", "200"),
+        requests("/api/v1/sites/{siteId}", "200"),
         Some(1.0),
         "{metrics}"
     );
     assert_eq!(
-        requests("/api/v1/sites/{site_id}/on", "200"),
+        requests("/api/v1/sites/{siteId}/on", "200"),
         Some(1.0),
         "{metrics}"
     );

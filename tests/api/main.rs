@@ -14,6 +14,7 @@ mod guard;
 mod helpers;
 mod history;
 mod isolation;
+mod openapi;
 mod policies;
 #[path = "../support/serve.rs"]
 mod serve;

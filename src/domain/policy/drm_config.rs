@@ -5,11 +5,14 @@
 use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::drm::DrmType;
 
 /// The settings of every DRM system.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct DrmPolicyConfig {
     /// Google Widevine.
@@ -35,12 +38,13 @@ impl DrmPolicyConfig {
 }
 
 /// Widevine settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct WidevinePolicy {
     /// Whether Widevine licenses are issued.
     pub use_yn: bool,
     /// Robustness, 1 (software) to 5 (hardware).
+    #[schema(inline)]
     pub security_level: WidevineSecurityLevel,
     /// Output protection required.
     pub hdcp: Hdcp,
@@ -69,7 +73,7 @@ impl Default for WidevinePolicy {
 }
 
 /// Widevine's required HDCP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Hdcp {
     /// No HDCP required.
@@ -87,7 +91,7 @@ pub enum Hdcp {
 }
 
 /// Widevine's copy generation management setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Cgms {
     /// Not signalled.
@@ -101,7 +105,7 @@ pub enum Cgms {
 }
 
 /// Widevine's HDCP system renewability message rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HdcpSrmRule {
     /// No rule.
@@ -111,18 +115,22 @@ pub enum HdcpSrmRule {
 }
 
 /// PlayReady settings; the levels are PlayReady's own numbers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PlayReadyPolicy {
     /// Whether PlayReady licenses are issued.
     pub use_yn: bool,
     /// 150, 2000 or 3000.
+    #[schema(inline)]
     pub security_level: PlayReadySecurityLevel,
     /// 100, 250, 270, 300 or 301.
+    #[schema(inline)]
     pub digital_video_protection_level: DigitalVideoProtection,
     /// 100, 150, 200 or 201.
+    #[schema(inline)]
     pub analog_video_protection_level: AnalogVideoProtection,
     /// 100, 250, 300 or 301.
+    #[schema(inline)]
     pub digital_audio_protection_level: DigitalAudioProtection,
     /// Whether HDCP is required.
     pub hdcp_use_yn: bool,
@@ -166,6 +174,18 @@ impl<S: LevelSet> Level<S> {
             .then_some(Self(value, PhantomData))
     }
 }
+
+/// An integer schema listing exactly the numbers `S` allows.
+impl<S: LevelSet> PartialSchema for Level<S> {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .enum_values(Some(S::ALLOWED.iter().copied()))
+            .into()
+    }
+}
+
+impl<S: LevelSet> ToSchema for Level<S> {}
 
 impl<S: LevelSet> TryFrom<i64> for Level<S> {
     type Error = String;
@@ -225,7 +245,7 @@ level_set!(
 );
 
 /// FairPlay settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct FairPlayPolicy {
     /// Whether FairPlay licenses are issued.
@@ -250,7 +270,7 @@ impl Default for FairPlayPolicy {
 }
 
 /// FairPlay's HDCP enforcement: the strings `"-1"`, `"0"` and `"1"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub enum HdcpEnforcement {
     /// `"-1"`: no HDCP required.
     #[serde(rename = "-1")]
@@ -264,7 +284,7 @@ pub enum HdcpEnforcement {
 }
 
 /// ClearKey settings [extension].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ClearKeyPolicy {
     /// Whether ClearKey licenses are issued.

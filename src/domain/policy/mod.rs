@@ -5,6 +5,7 @@
 mod drm_config;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub use drm_config::*;
 
@@ -20,8 +21,9 @@ pub const BASIC_POLICY_ID: i64 = 0;
 pub const MAX_DURATION_SECONDS: i64 = 2_147_483_647;
 
 /// A policy name: 3..20 of letters, digits and `_`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(pattern = "^[A-Za-z0-9_]{3,20}$")]
 pub struct PolicyName(String);
 
 impl PolicyName {
@@ -60,7 +62,7 @@ impl From<PolicyName> for String {
 }
 
 /// A duration in seconds, 0..=2147483647; 0 means unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Seconds(i64);
 
@@ -92,7 +94,7 @@ impl From<Seconds> for i64 {
 }
 
 /// What a client sets on a policy: the body of create and update.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicySettings {
     /// Display name.

@@ -17,6 +17,15 @@ use crate::http::sites::live_site;
 use crate::http::AppState;
 
 /// Answers the certificate bytes as given to `fairPlayCert.certFile`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/license/fairPlay",
+    tag = "license",
+    params(
+        ("x-drm-token" = String, Header, description = "Names the site"),
+    ),
+    responses((status = 200, description = "The FairPlay application certificate", content_type = "application/octet-stream", body = Vec<u8>))
+)]
 pub async fn get_fairplay_certificate(
     State(app): State<AppState>,
     caller: Caller,

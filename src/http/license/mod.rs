@@ -5,7 +5,7 @@
 //! license. ClearKey is answered here; Widevine, PlayReady and FairPlay go
 //! to the site's upstream license server (`upstream`).
 
-mod fairplay;
+pub mod fairplay;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -32,7 +32,6 @@ use crate::domain::widevine::{self, ClientInfo};
 use crate::monitoring;
 use crate::wire::{Envelope, LicenseJsonView};
 
-pub use fairplay::get_fairplay_certificate;
 pub use upstream::license_servers;
 
 /// A license ready to send.
@@ -45,6 +44,20 @@ struct Issued {
 }
 
 /// Issues (or refuses) a license and records the outcome.
+#[utoipa::path(
+    post,
+    path = "/api/v1/license",
+    tag = "license",
+    params(
+        ("x-drm-token" = String, Header, description = "base64 of {siteId, contentId, drmType, responseFormat, userId}"),
+        ("x-drm-device-id" = Option<String>, Header, description = "The player's device id"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The CDM's license request; ClearKey: W3C EME JSON {kids, type}"),
+    responses((status = 200, description = "The license: the CDM's answer for ORIGINAL, a JSON envelope for JSON", content(
+        ("application/octet-stream"),
+        (Envelope<LicenseJsonView> = "application/json")
+    )))
+)]
 pub async fn issue_license(
     State(app): State<AppState>,
     caller: Caller,
