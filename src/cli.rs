@@ -22,6 +22,7 @@ use crate::client::commands::{
     PoliciesCommand, SitesCommand,
 };
 use crate::client::credentials::Sources;
+use crate::client::output::OutputArgs;
 use crate::client::Client;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -153,6 +154,17 @@ pub enum HistoryCommand {
     /// Remote: one page of a site's history, newest first; --follow keeps
     /// printing new records.
     List(HistoryListArgs),
+    /// Remote: totals, a time series by status, counts by DRM type and
+    /// platform, and the top failure reasons of a site's filtered history.
+    Summary {
+        #[command(flatten)]
+        filter: HistoryFilter,
+        /// hour or day (default: hour for windows of two days or less).
+        #[arg(long)]
+        interval: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Write a site's history, newest first, from the local database, or
     /// with --remote (or --profile or --endpoint) from a server, with a
     /// progress bar.
@@ -392,6 +404,11 @@ async fn keys(settings: Settings, command: &KeysCommand) -> anyhow::Result<()> {
 async fn history(cli: &Cli, command: &HistoryCommand) -> anyhow::Result<()> {
     match command {
         HistoryCommand::List(args) => remote::history_list(&cli.client()?, args).await,
+        HistoryCommand::Summary {
+            filter,
+            interval,
+            output,
+        } => remote::history_summary(&cli.client()?, filter, interval.as_deref(), *output).await,
         HistoryCommand::Export {
             filter,
             format,

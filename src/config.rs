@@ -133,7 +133,13 @@ impl Settings {
             None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
         }
         // Client-side variables share the prefix but are not settings.
-        let env = Env::prefixed(ENV_PREFIX).ignore(&["config", "access_key", "secret_key"]);
+        let env = Env::prefixed(ENV_PREFIX).ignore(&[
+            "config",
+            "access_key",
+            "secret_key",
+            "profile",
+            "endpoint",
+        ]);
         let figment = figment.merge(env).merge(overrides);
         let settings: Settings = figment.extract().map_err(describe_error)?;
         settings.validate()?;

@@ -474,3 +474,106 @@ fn history_export_reads_the_local_database_when_no_server_is_named() {
     assert_eq!(stderr(&exported).trim(), "Error: no site drm-x");
     assert!(Path::new(data).join("multidrm.db").exists());
 }
+
+#[test]
+fn a_site_update_without_a_name_keeps_the_name_and_changes_the_policy() {
+    let remote = Remote::start();
+    let site = remote.json(&["sites", "create", "--name", "keep_me"])["siteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policy = remote.json(&["policies", "copy", "0"])["policyId"].clone();
+
+    let updated = remote.json(&["sites", "update", &site, "--policy", &policy.to_string()]);
+
+    assert_eq!(updated["siteName"], "keep_me");
+    assert_eq!(updated["policyId"], policy);
+}
+
+#[test]
+fn history_summary_and_the_drm_type_and_platform_filters_reach_the_server() {
+    let remote = Remote::start();
+    let site = remote.running_site("summary_site");
+    for user in ["alice", "bob", "carol"] {
+        remote.ok(&[
+            "license",
+            "clearkey",
+            "--site",
+            &site,
+            "--content",
+            "movie-1",
+            "--user",
+            user,
+        ]);
+    }
+
+    let summary = remote.json(&["history", "summary", "--site", &site]);
+    let clearkey = remote.json(&["history", "list", "--site", &site, "--drm-type", "clearkey"]);
+    let widevine = remote.json(&["history", "list", "--site", &site, "--drm-type", "widevine"]);
+    let bad_platform = remote.run(&["history", "list", "--site", &site, "--platform", "linux"]);
+
+    assert_eq!(summary["total"], 3);
+    assert_eq!(summary["byDrmType"][0]["count"], 3);
+    assert_eq!(clearkey.as_array().unwrap().len(), 3);
+    assert_eq!(widevine.as_array().unwrap().len(), 0);
+    assert!(!bad_platform.status.success());
+    assert!(
+        stderr(&bad_platform).contains("platform"),
+        "{}",
+        stderr(&bad_platform)
+    );
+}
+
+#[test]
+fn client_variables_do_not_stop_the_local_commands() {
+    let remote = Remote::start();
+    let dir = tempfile::tempdir().unwrap();
+
+    let listed = remote
+        .command()
+        .args(["--data-dir", dir.path().to_str().unwrap(), "keys", "list"])
+        .env("MULTIDRM_ENDPOINT", &remote.endpoint)
+        .env("MULTIDRM_PROFILE", "default")
+        .env_remove("MULTIDRM_MASTER_KEY")
+        .output()
+        .unwrap();
+
+    assert!(listed.status.success(), "{}", stderr(&listed));
+}
+
+#[test]
+fn a_key_pair_from_the_environment_takes_the_default_profile_endpoint() {
+    let remote = Remote::start();
+
+    let listed = remote
+        .command()
+        .args(["sites", "list", "--json"])
+        .env("NCLOUD_ACCESS_KEY_ID", remote.access_key())
+        .env("NCLOUD_SECRET_KEY", remote.secret())
+        .output()
+        .unwrap();
+
+    assert!(listed.status.success(), "{}", stderr(&listed));
+}
+
+#[test]
+fn output_cut_short_by_a_closed_pipe_ends_quietly() {
+    let remote = Remote::start();
+    remote.json(&["sites", "create", "--name", "piped_site"]);
+
+    for format in ["--json", "--csv"] {
+        let mut child = remote
+            .command()
+            .args(["sites", "list", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes before the answer arrives from the server.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+
+        assert!(output.status.success(), "{format}: {}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{format}");
+    }
+}

@@ -120,9 +120,10 @@ pub enum SitesCommand {
 /// The body of site create and update.
 #[derive(Debug, Clone, Args)]
 pub struct SiteBody {
-    /// 3..20 of letters, digits and `_`.
+    /// 3..20 of letters, digits and `_` (update: unchanged when neither
+    /// this nor the file names it).
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
     /// Policy id (create: Basic 0 when absent; update: unchanged).
     #[arg(long)]
     pub policy: Option<i64>,
@@ -267,6 +268,13 @@ pub struct HistoryFilter {
     /// Exact value for --search-condition.
     #[arg(long, requires = "search_condition")]
     pub search_keyword: Option<String>,
+    /// Only this DRM type (widevine, playready, fairplay or clearkey), on
+    /// top of any search condition.
+    #[arg(long)]
+    pub drm_type: Option<String>,
+    /// Only this platform, e.g. PLATFORM_LINUX.
+    #[arg(long)]
+    pub platform: Option<String>,
 }
 
 impl HistoryFilter {
@@ -279,6 +287,8 @@ impl HistoryFilter {
             ("endTime", self.end_time.as_ref()),
             ("searchCondition", self.search_condition.as_ref()),
             ("searchKeyword", self.search_keyword.as_ref()),
+            ("drmType", self.drm_type.as_ref()),
+            ("platform", self.platform.as_ref()),
         ]
         .into_iter()
         .filter_map(|(name, value)| Some((name, value?.clone())))
@@ -352,15 +362,26 @@ pub async fn sites(client: &Client, command: &SitesCommand) -> anyhow::Result<()
         SitesCommand::Create { body, output } => (
             Method::POST,
             "/api/v1/sites".to_owned(),
-            Some(site_body(body)?),
+            Some(Value::Object(site_body(body)?)),
             output,
         ),
-        SitesCommand::Update { site, body, output } => (
-            Method::PUT,
-            site_path(site, ""),
-            Some(site_body(body)?),
-            output,
-        ),
+        SitesCommand::Update { site, body, output } => {
+            let mut fields = site_body(body)?;
+            if !fields.contains_key("siteName") {
+                // The API takes the whole site; an unnamed change keeps the name.
+                let current: Value = client.get(&site_path(site, "")).await?;
+                fields.insert(
+                    "siteName".to_owned(),
+                    current["content"]["siteName"].clone(),
+                );
+            }
+            (
+                Method::PUT,
+                site_path(site, ""),
+                Some(Value::Object(fields)),
+                output,
+            )
+        }
         SitesCommand::On { site, output } => (Method::PUT, site_path(site, "/on"), None, output),
         SitesCommand::Off { site, output } => (Method::PUT, site_path(site, "/off"), None, output),
         SitesCommand::Delete { site, output } => {
@@ -375,16 +396,18 @@ fn site_path(site: &str, suffix: &str) -> String {
     format!("/api/v1/sites/{}{suffix}", path_segment(site))
 }
 
-fn site_body(body: &SiteBody) -> anyhow::Result<Value> {
+fn site_body(body: &SiteBody) -> anyhow::Result<Map<String, Value>> {
     let mut fields = match &body.file {
         Some(path) => read_json_file(path)?,
         None => Map::new(),
     };
-    fields.insert("siteName".to_owned(), json!(body.name));
+    if let Some(name) = &body.name {
+        fields.insert("siteName".to_owned(), json!(name));
+    }
     if let Some(policy) = body.policy {
         fields.insert("policyId".to_owned(), json!(policy));
     }
-    Ok(Value::Object(fields))
+    Ok(fields)
 }
 
 /// Runs `multidrm policies ...`.
@@ -555,6 +578,27 @@ pub async fn license(client: &Client, command: &LicenseCommand) -> anyhow::Resul
     print_rows(output.format(), &["kid", "key"], &keys)
 }
 
+/// Runs `multidrm history summary`: one object, its lists as JSON cells in
+/// the table form.
+pub async fn history_summary(
+    client: &Client,
+    filter: &HistoryFilter,
+    interval: Option<&str>,
+    output: OutputArgs,
+) -> anyhow::Result<()> {
+    let mut pairs = filter.pairs();
+    if let Some(interval) = interval {
+        pairs.push(("interval", interval.to_owned()));
+    }
+    let answer: Value = client
+        .get(&format!(
+            "/api/v1/license/statistics/summary?{}",
+            query(&pairs)
+        ))
+        .await?;
+    print_object(output.format(), &answer["content"])
+}
+
 /// Runs `multidrm history list`.
 pub async fn history_list(client: &Client, args: &HistoryListArgs) -> anyhow::Result<()> {
     let format = args.output.format();
@@ -691,28 +735,34 @@ pub async fn history_export(
         ),
         None => Box::new(tokio::io::stdout()),
     };
+    // CSV's header line is no record.
+    let mut header_lines = u64::from(format == ExportFormat::Csv);
     while let Some(chunk) = response.chunk().await.context("reading the export")? {
         sink.write_all(&chunk).await?;
-        match format {
-            ExportFormat::Xlsx => progress.inc(chunk.len() as u64),
-            _ => progress.inc(chunk.iter().filter(|byte| **byte == b'\n').count() as u64),
+        if format == ExportFormat::Xlsx {
+            progress.inc(chunk.len() as u64);
+            continue;
         }
+        let lines = chunk.iter().filter(|byte| **byte == b'\n').count() as u64;
+        let header = lines.min(header_lines);
+        header_lines -= header;
+        progress.inc(lines - header);
     }
     sink.flush().await?;
     progress.finish_and_clear();
     Ok(total)
 }
 
-/// A bar of records for CSV and NDJSON (lines; CSV's header counts as
-/// one more), a byte counter for XLSX.
+/// A bar of records for CSV and NDJSON, a byte counter for XLSX.
 fn export_progress(format: ExportFormat, total: u64) -> ProgressBar {
     match format {
         ExportFormat::Xlsx => ProgressBar::no_length().with_style(
             ProgressStyle::with_template("{spinner} {bytes} written ({bytes_per_sec})")
                 .expect("the template is valid"),
         ),
-        ExportFormat::Csv => ProgressBar::new(total + 1).with_style(records_style()),
-        ExportFormat::Ndjson => ProgressBar::new(total).with_style(records_style()),
+        ExportFormat::Csv | ExportFormat::Ndjson => {
+            ProgressBar::new(total).with_style(records_style())
+        }
     }
 }
 
@@ -756,11 +806,13 @@ mod tests {
             end_time: Some("5".to_owned()),
             search_condition: Some("userId".to_owned()),
             search_keyword: Some("a b&c".to_owned()),
+            drm_type: None,
+            platform: Some("PLATFORM_TV".to_owned()),
         };
 
         assert_eq!(
             query(&filter.pairs()),
-            "siteId=drm-1&status=fail&endTime=5&searchCondition=userId&searchKeyword=a+b%26c"
+            "siteId=drm-1&status=fail&endTime=5&searchCondition=userId&searchKeyword=a+b%26c&platform=PLATFORM_TV"
         );
     }
 }

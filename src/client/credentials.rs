@@ -68,11 +68,15 @@ pub fn credentials_path() -> anyhow::Result<PathBuf> {
 impl Sources {
     /// The key pair to sign with: flags, then a profile named by
     /// `--profile`, then the `NCLOUD_*` variables, then the default profile.
-    /// `--endpoint` replaces a profile's endpoint.
+    /// `--endpoint` replaces a profile's endpoint; a key pair from flags or
+    /// variables takes the default profile's endpoint when it has one.
     pub fn resolve(&self) -> anyhow::Result<Credentials> {
         let mut credentials = self.key_pair()?;
         if let Some(endpoint) = &self.endpoint {
             credentials.endpoint = Some(endpoint.clone());
+        }
+        if credentials.endpoint.is_none() {
+            credentials.endpoint = default_profile_endpoint();
         }
         Ok(credentials)
     }
@@ -102,6 +106,13 @@ impl Sources {
         }
         read_profile(&path, DEFAULT_PROFILE)
     }
+}
+
+/// The endpoint of the default profile, when the credentials file exists
+/// and holds one; a missing or unusable file only means there is none.
+fn default_profile_endpoint() -> Option<String> {
+    let path = credentials_path().ok().filter(|path| path.exists())?;
+    read_profile(&path, DEFAULT_PROFILE).ok()?.endpoint
 }
 
 /// Reads profile `name` from `path`, refusing a file others may read.

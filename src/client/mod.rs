@@ -5,7 +5,7 @@
 
 pub mod commands;
 pub mod credentials;
-mod output;
+pub mod output;
 
 use std::fmt;
 

@@ -50,13 +50,21 @@ fn cell(value: Option<&Value>) -> String {
     }
 }
 
+/// Writes one line to standard output; a closed pipe (`| head`) comes back
+/// as an error for `main` to end on quietly, not as a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    };
+}
+
 /// Prints `rows` (objects) with `columns` for the table and CSV forms;
 /// JSON prints the rows whole, as one array.
 pub fn print_rows(format: Format, columns: &[&str], rows: &[Value]) -> anyhow::Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(rows)?),
+        Format::Json => out!("{}", serde_json::to_string_pretty(rows)?)?,
         Format::Csv => print_csv(columns, rows, true)?,
-        Format::Table => print_table(columns, rows),
+        Format::Table => print_table(columns, rows)?,
     }
     Ok(())
 }
@@ -72,11 +80,11 @@ pub fn print_stream(
     match format {
         Format::Json => {
             for row in rows {
-                println!("{}", serde_json::to_string(row)?);
+                out!("{}", serde_json::to_string(row)?)?;
             }
         }
         Format::Csv => print_csv(columns, rows, first)?,
-        Format::Table => print_table(columns, rows),
+        Format::Table => print_table(columns, rows)?,
     }
     std::io::stdout().flush()?;
     Ok(())
@@ -85,11 +93,11 @@ pub fn print_stream(
 /// Prints one object: JSON whole, or its fields as name and value rows.
 pub fn print_object(format: Format, object: &Value) -> anyhow::Result<()> {
     let Value::Object(fields) = object else {
-        println!("{object}");
+        out!("{object}")?;
         return Ok(());
     };
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(object)?),
+        Format::Json => out!("{}", serde_json::to_string_pretty(object)?)?,
         Format::Csv => {
             let columns: Vec<&str> = fields.keys().map(String::as_str).collect();
             print_csv(&columns, std::slice::from_ref(object), true)?;
@@ -100,19 +108,19 @@ pub fn print_object(format: Format, object: &Value) -> anyhow::Result<()> {
             for (name, value) in fields {
                 table.add_row([name.clone(), cell(Some(value))]);
             }
-            println!("{table}");
+            out!("{table}")?;
         }
     }
     Ok(())
 }
 
-fn print_table(columns: &[&str], rows: &[Value]) {
+fn print_table(columns: &[&str], rows: &[Value]) -> std::io::Result<()> {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(columns);
     for row in rows {
         table.add_row(columns.iter().map(|column| cell(row.get(column))));
     }
-    println!("{table}");
+    out!("{table}")
 }
 
 fn print_csv(columns: &[&str], rows: &[Value], header: bool) -> anyhow::Result<()> {

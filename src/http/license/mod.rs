@@ -52,7 +52,7 @@ struct Issued {
         ("x-drm-token" = String, Header, description = "base64 of {siteId, contentId, drmType, responseFormat, userId}"),
         ("x-drm-device-id" = Option<String>, Header, description = "The player's device id"),
     ),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The CDM's license request; ClearKey: W3C EME JSON {kids, type}"),
+    request_body(description = "The CDM's license request as the CDM made it, any bytes; ClearKey: W3C EME JSON {kids, type}", content(("application/octet-stream"))),
     responses((status = 200, description = "The license: the CDM's answer for ORIGINAL, a JSON envelope for JSON", content(
         ("application/octet-stream"),
         (Envelope<LicenseJsonView> = "application/json")
