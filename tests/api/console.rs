@@ -2,6 +2,7 @@
 //! attributes, and changes refused without the session's CSRF token or
 //! from another origin. The browser story is in `tests/console.rs`.
 
+use multidrm::domain::site::SiteStatus;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, Method, StatusCode};
 
@@ -38,13 +39,16 @@ async fn signed_in(app: &TestApp) -> (String, String) {
         .text()
         .await
         .unwrap();
-    let token = page
-        .split("name=\"csrf\" value=\"")
+    (cookie, csrf_token(&page))
+}
+
+/// The CSRF token the forms of `page` carry.
+fn csrf_token(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .expect("a CSRF token in the page")
-        .to_owned();
-    (cookie, token)
+        .to_owned()
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -171,6 +175,87 @@ async fn a_change_without_the_csrf_token_or_from_another_origin_leaves_the_site_
     .unwrap();
     assert_eq!(own.status(), StatusCode::SEE_OTHER);
     assert!(!site_enabled(&app).await);
+}
+
+#[tokio::test]
+async fn a_change_whose_origin_has_the_other_scheme_leaves_the_site_as_it_was() {
+    let app = TestApp::spawn().await;
+    let (cookie, token) = signed_in(&app).await;
+
+    let toggle = client()
+        .post(app.url(&format!("/console/sites/{SITE1}/toggle")))
+        .header(COOKIE, &cookie)
+        .header("origin", format!("https://{}", app.address))
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .unwrap();
+    let sign_in = client()
+        .post(app.url("/console/sign-in"))
+        .header("origin", format!("https://{}", app.address))
+        .form(&[("accessKey", KEY1), ("secretKey", SECRET1)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(toggle.status(), StatusCode::FORBIDDEN);
+    assert!(site_enabled(&app).await);
+    assert_eq!(sign_in.status(), StatusCode::FORBIDDEN);
+    assert!(sign_in.headers().get(SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn over_https_only_an_https_origin_may_change_anything() {
+    let (app, client) = TestApp::spawn_over_tls().await;
+    let client = client.redirect(redirect::Policy::none()).build().unwrap();
+    let port = app.address.port();
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+    let own = format!("https://localhost:{port}");
+    let status = || async {
+        let store = &*app.state.store;
+        let account_id = store.ensure_account("account-1", T0).await.unwrap();
+        let site = store.find_site(account_id, SITE1).await.unwrap().unwrap();
+        site.status
+    };
+
+    let signed = client
+        .post(url("/console/sign-in"))
+        .header("origin", &own)
+        .form(&[("accessKey", KEY1), ("secretKey", SECRET1)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    assert!(signed.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .ends_with("; Secure"));
+    let cookie = session_cookie(signed.headers()).unwrap();
+    let page = client
+        .get(url("/console/sites"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_token(&page);
+    let toggle = |origin: String| {
+        client
+            .post(url(&format!("/console/sites/{SITE1}/toggle")))
+            .header(COOKIE, &cookie)
+            .header("origin", origin)
+            .form(&[("csrf", token.clone())])
+            .send()
+    };
+
+    let in_clear = toggle(format!("http://localhost:{port}")).await.unwrap();
+    assert_eq!(in_clear.status(), StatusCode::FORBIDDEN);
+    assert_eq!(status().await, SiteStatus::Running);
+    let secure = toggle(own.clone()).await.unwrap();
+    assert_eq!(secure.status(), StatusCode::SEE_OTHER);
+    assert_eq!(status().await, SiteStatus::Ready);
 }
 
 #[tokio::test]
