@@ -2,13 +2,17 @@
 //! period (presets or custom dates in the history time zone), status, DRM
 //! type, platform and search condition, turned into the API's query.
 
+use axum::response::Response;
 use chrono::{Days, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 
+use super::page::{self, PageError};
+use super::session::Console;
 use crate::domain::device::Platform;
 use crate::domain::drm::DrmType;
-use crate::domain::params::QueryParams;
+use crate::domain::params::{ParamError, QueryParams, MAX_PAGE_NO};
+use crate::http::ApiError;
 use crate::wire::SiteView;
 
 const DAY_MS: i64 = 24 * 3_600_000;
@@ -30,6 +34,21 @@ const CONDITIONS: [(&str, &str); 5] = [
     ("drmType", "DRM type"),
 ];
 
+/// Every parameter of the console's query, each given at most once.
+const NAMES: [&str; 11] = [
+    "siteId",
+    "period",
+    "from",
+    "to",
+    "status",
+    "drmType",
+    "platform",
+    "searchCondition",
+    "searchKeyword",
+    "pageNo",
+    "refresh",
+];
+
 /// The filters as the console's query string carries them.
 #[derive(Debug, Clone, Default)]
 pub struct Filters {
@@ -49,25 +68,53 @@ pub struct Filters {
     pub refresh: bool,
 }
 
+/// Filters the console cannot use: the values as given, to show them
+/// again in the form, and the first one at fault.
+#[derive(Debug)]
+pub struct Refused {
+    /// The filters as given.
+    pub filters: Filters,
+    /// What is wrong with them.
+    pub error: ParamError,
+}
+
+impl Refused {
+    /// The page saying what is wrong above the form, with the status the
+    /// API gives a bad parameter.
+    pub fn page(
+        self,
+        console: &Console,
+        title: &str,
+        sites: &[SiteView],
+        action: &str,
+    ) -> Result<Response, PageError> {
+        let form = self.filters.form(sites, action);
+        page::refused_filters(console, title, form, ApiError::parameter(self.error))
+    }
+}
+
 impl Filters {
-    /// Reads the console's query; unknown or repeated values fall back to
-    /// their defaults, and the API judges the rest.
-    pub fn read(query: Option<&str>, sites: &[SiteView]) -> Self {
+    /// Reads the console's query. Without a site it takes the account's
+    /// first, without a period the last 7 days. What the API never sees as
+    /// given (a repeated parameter, the period and its dates, the page) is
+    /// checked here, `pageNo` within the API's bounds; the site and the
+    /// other filters are left to the API, which answers an unknown site or
+    /// another account's as not found.
+    pub fn read(query: Option<&str>, sites: &[SiteView]) -> Result<Self, Box<Refused>> {
         let params = QueryParams::parse(query);
         let text = |name: &'static str| params.get(name).ok().flatten().unwrap_or("").to_owned();
-        let chosen = text("siteId");
-        let site_id = sites
-            .iter()
-            .find(|site| site.site_id == chosen)
-            .or(sites.first())
-            .map(|site| site.site_id.clone())
-            .unwrap_or(chosen);
-        let period = text("period");
-        let period = match PERIODS.iter().any(|(value, _)| *value == period) {
-            true => period,
-            false => "7d".to_owned(),
+        let site_id = match text("siteId") {
+            chosen if chosen.is_empty() => sites
+                .first()
+                .map(|site| site.site_id.clone())
+                .unwrap_or_default(),
+            chosen => chosen,
         };
-        Self {
+        let period = match text("period") {
+            period if period.is_empty() => "7d".to_owned(),
+            period => period,
+        };
+        let mut filters = Self {
             site_id,
             period,
             from: text("from"),
@@ -77,13 +124,38 @@ impl Filters {
             platform: text("platform"),
             condition: text("searchCondition"),
             keyword: text("searchKeyword"),
-            page_no: params
-                .integer("pageNo", 1..=100_000)
-                .ok()
-                .flatten()
-                .unwrap_or(1),
+            page_no: 1,
             refresh: text("refresh") == "on",
+        };
+        match filters.check(&params) {
+            Ok(page_no) => {
+                filters.page_no = page_no;
+                Ok(filters)
+            }
+            Err(error) => Err(Box::new(Refused { filters, error })),
         }
+    }
+
+    /// The first fault among what the API does not see as given; else the
+    /// page number.
+    fn check(&self, params: &QueryParams) -> Result<i64, ParamError> {
+        for name in NAMES {
+            params.get(name)?;
+        }
+        if !PERIODS.iter().any(|(value, _)| *value == self.period) {
+            return Err(ParamError::new(
+                "period",
+                "must be today, 7d, 30d or custom",
+            ));
+        }
+        let from = day("from", &self.from)?;
+        let to = day("to", &self.to)?;
+        if let (Some(from), Some(to)) = (from, to) {
+            if to < from {
+                return Err(ParamError::new("to", "is before from"));
+            }
+        }
+        Ok(params.integer("pageNo", 1..=MAX_PAGE_NO)?.unwrap_or(1))
     }
 
     /// The console query of these filters, for links.
@@ -164,6 +236,10 @@ impl Filters {
                 div.field {
                     label for="f-site" { "Site" }
                     select #f-site name="siteId" {
+                        // A site beyond the listed ones, or one the API refused.
+                        @if !self.site_id.is_empty() && !sites.iter().any(|site| site.site_id == self.site_id) {
+                            option value=(self.site_id) selected { (self.site_id) }
+                        }
                         @for site in sites {
                             option value=(site.site_id) selected[site.site_id == self.site_id] {
                                 (site.site_name) " (" (site.site_id) ")"
@@ -237,8 +313,26 @@ impl Filters {
     }
 }
 
+/// A day of a custom period, `yyyy-mm-dd`, whose midnight in any time
+/// zone is an epoch ms the API accepts.
 fn date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let first = NaiveDate::from_ymd_opt(1970, 1, 2)?;
+    let last = NaiveDate::from_ymd_opt(9999, 12, 30)?;
+    (first..=last).contains(&day).then_some(day)
+}
+
+/// The day parameter `name` holds, if any.
+fn day(name: &'static str, text: &str) -> Result<Option<NaiveDate>, ParamError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    date(text).map(Some).ok_or_else(|| {
+        ParamError::new(
+            name,
+            "must be a date from 1970-01-02 to 9999-12-30 (yyyy-mm-dd)",
+        )
+    })
 }
 
 fn midnight(day: NaiveDate, zone: Tz) -> Option<i64> {
@@ -255,12 +349,19 @@ fn day_start(now: i64, zone: Tz) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::history::MAX_EPOCH_MS;
 
     /// 2026-12-03T03:00:00Z, noon in Seoul.
     const NOW: i64 = 1_796_266_800_000;
 
     fn filters(query: &str) -> Filters {
+        Filters::read(Some(query), &[]).expect("usable filters")
+    }
+
+    fn refused(query: &str) -> ParamError {
         Filters::read(Some(query), &[])
+            .expect_err("refused filters")
+            .error
     }
 
     #[test]
@@ -280,8 +381,60 @@ mod tests {
             (Some(NOW - 30 * DAY_MS), Some(NOW))
         );
         assert_eq!(
-            filters("period=forever").window(NOW, seoul),
+            filters("").window(NOW, seoul),
             (Some(NOW - 7 * DAY_MS), Some(NOW))
+        );
+    }
+
+    #[test]
+    fn unknown_periods_bad_dates_pages_and_repeats_are_refused_by_name() {
+        let date = "must be a date from 1970-01-02 to 9999-12-30 (yyyy-mm-dd)";
+        let page = "must be an integer from 1 to 100000000";
+
+        assert_eq!(
+            refused("period=forever"),
+            ParamError::new("period", "must be today, 7d, 30d or custom")
+        );
+        assert_eq!(
+            refused("period=custom&from=garbage&to=x"),
+            ParamError::new("from", date)
+        );
+        assert_eq!(refused("from=2026-12-01&to=x"), ParamError::new("to", date));
+        assert_eq!(refused("from=1970-01-01"), ParamError::new("from", date));
+        assert_eq!(refused("to=9999-12-31"), ParamError::new("to", date));
+        assert_eq!(
+            refused("from=2026-12-02&to=2026-12-01"),
+            ParamError::new("to", "is before from")
+        );
+        assert_eq!(refused("pageNo=0"), ParamError::new("pageNo", page));
+        assert_eq!(
+            refused("pageNo=99999999999"),
+            ParamError::new("pageNo", page)
+        );
+        assert_eq!(
+            refused("siteId=a&siteId=b"),
+            ParamError::new("siteId", "is given more than once")
+        );
+        assert_eq!(filters("pageNo=100000000").page_no, 100_000_000);
+        let widest = filters("period=custom&from=1970-01-02&to=9999-12-30");
+        assert_eq!(
+            widest.window(NOW, chrono_tz::Etc::GMTMinus14).0,
+            Some(DAY_MS - 14 * 3_600_000)
+        );
+        assert_eq!(
+            widest.window(NOW, chrono_tz::Etc::GMTPlus12).1,
+            Some(MAX_EPOCH_MS - 12 * 3_600_000)
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_values_as_given_for_the_form() {
+        let refused = Filters::read(Some("siteId=s&period=custom&from=garbage&status=fail"), &[])
+            .expect_err("refused filters");
+
+        assert_eq!(
+            refused.filters.console_query(),
+            "siteId=s&period=custom&from=garbage&status=fail"
         );
     }
 

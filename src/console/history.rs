@@ -24,9 +24,12 @@ pub async fn history_page(
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let sites = sites::account_sites(&app, &console).await?;
-    let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/history");
-    if sites.is_empty() {
+    let filters = match Filters::read(query.as_deref(), &sites) {
+        Ok(filters) => filters,
+        Err(refused) => return refused.page(&console, "License history", &sites, &action),
+    };
+    if filters.site_id.is_empty() {
         return Ok(page::no_site(&console, "License history").into_response());
     }
 

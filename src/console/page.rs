@@ -127,7 +127,7 @@ pub fn refused_filters(
     if error.status.is_server_error() {
         return Err(error);
     }
-    let body = html! { (form) p.alert role="alert" { (error.message) } };
+    let body = html! { p.alert role="alert" { (error.message) } (form) };
     Ok((error.status, frame(console, title, None, body)).into_response())
 }
 

@@ -154,7 +154,7 @@ impl FromRequest<AppState> for Change {
         let console = Console::from_request_parts(&mut parts, app)
             .await
             .map_err(IntoResponse::into_response)?;
-        same_origin(&parts.headers).map_err(IntoResponse::into_response)?;
+        same_origin(&parts.headers, own_scheme(app)).map_err(IntoResponse::into_response)?;
         let RawForm(bytes) = RawForm::from_request(Request::from_parts(parts, body), app)
             .await
             .map_err(|_| forbidden("the form could not be read").into_response())?;
@@ -175,9 +175,19 @@ fn forbidden(message: &str) -> PageError {
     PageError::new(StatusCode::FORBIDDEN, message)
 }
 
-/// Refuses a request whose `Origin` names another origin than the `Host`
-/// it was sent to; browsers send `Origin` with every cross-site POST.
-fn same_origin(headers: &HeaderMap) -> Result<(), PageError> {
+/// The scheme browsers reach this service by: the listener's own, since
+/// `serve` speaks either HTTPS only or HTTP only.
+fn own_scheme(app: &AppState) -> &'static str {
+    match app.settings.tls_cert.is_some() {
+        true => "https",
+        false => "http",
+    }
+}
+
+/// Refuses a request whose `Origin` is not `scheme://` followed by the
+/// `Host` it was sent to; browsers send `Origin` with every cross-site
+/// POST, and a page served over the other scheme is another origin.
+fn same_origin(headers: &HeaderMap, scheme: &str) -> Result<(), PageError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -187,8 +197,7 @@ fn same_origin(headers: &HeaderMap) -> Result<(), PageError> {
     let origin_host = origin
         .to_str()
         .ok()
-        .and_then(|origin| origin.split_once("://"))
-        .map(|(_, host)| host);
+        .and_then(|origin| origin.strip_prefix(scheme)?.strip_prefix("://"));
     match (origin_host, host) {
         (Some(origin_host), Some(host)) if origin_host == host => Ok(()),
         _ => {
@@ -232,7 +241,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     RawForm(bytes): RawForm,
 ) -> Result<Response, PageError> {
-    same_origin(&headers)?;
+    same_origin(&headers, own_scheme(&app))?;
     let form = QueryParams::parse(Some(&String::from_utf8_lossy(&bytes)));
     let access_key = form.get("accessKey").ok().flatten().unwrap_or_default();
     let secret = form.get("secretKey").ok().flatten().unwrap_or_default();
@@ -332,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn a_post_from_another_host_is_refused_and_one_without_origin_passes() {
+    fn a_post_from_another_host_or_scheme_is_refused_and_one_without_origin_passes() {
         let headers = |origin: Option<&'static str>| {
             let mut headers = HeaderMap::new();
             headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
@@ -342,9 +351,12 @@ mod tests {
             headers
         };
 
-        assert!(same_origin(&headers(None)).is_ok());
-        assert!(same_origin(&headers(Some("http://127.0.0.1:8080"))).is_ok());
-        assert!(same_origin(&headers(Some("http://127.0.0.1:9090"))).is_err());
-        assert!(same_origin(&headers(Some("null"))).is_err());
+        assert!(same_origin(&headers(None), "http").is_ok());
+        assert!(same_origin(&headers(Some("http://127.0.0.1:8080")), "http").is_ok());
+        assert!(same_origin(&headers(Some("https://127.0.0.1:8080")), "https").is_ok());
+        assert!(same_origin(&headers(Some("https://127.0.0.1:8080")), "http").is_err());
+        assert!(same_origin(&headers(Some("http://127.0.0.1:8080")), "https").is_err());
+        assert!(same_origin(&headers(Some("http://127.0.0.1:9090")), "http").is_err());
+        assert!(same_origin(&headers(Some("null")), "http").is_err());
     }
 }

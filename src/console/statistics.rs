@@ -25,9 +25,12 @@ pub async fn statistics_page(
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let sites = account_sites(&app, &console).await?;
-    let filters = Filters::read(query.as_deref(), &sites);
     let action = console.link("/statistics");
-    if sites.is_empty() {
+    let filters = match Filters::read(query.as_deref(), &sites) {
+        Ok(filters) => filters,
+        Err(refused) => return refused.page(&console, "Statistics", &sites, &action),
+    };
+    if filters.site_id.is_empty() {
         return Ok(page::no_site(&console, "Statistics").into_response());
     }
 

@@ -2,6 +2,7 @@
 //! attributes, and changes refused without the session's CSRF token or
 //! from another origin. The browser story is in `tests/console.rs`.
 
+use multidrm::domain::site::SiteStatus;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, Method, StatusCode};
 
@@ -38,18 +39,31 @@ async fn signed_in(app: &TestApp) -> (String, String) {
         .text()
         .await
         .unwrap();
-    let token = page
-        .split("name=\"csrf\" value=\"")
+    (cookie, csrf_token(&page))
+}
+
+/// The CSRF token the forms of `page` carry.
+fn csrf_token(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .expect("a CSRF token in the page")
-        .to_owned();
-    (cookie, token)
+        .to_owned()
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
     let set = headers.get(SET_COOKIE)?.to_str().ok()?;
     set.split(';').next().map(str::to_owned)
+}
+
+/// Console page `path`, fetched with the session `cookie`.
+async fn open(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
+    client()
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn site_enabled(app: &TestApp) -> bool {
@@ -174,16 +188,92 @@ async fn a_change_without_the_csrf_token_or_from_another_origin_leaves_the_site_
 }
 
 #[tokio::test]
+async fn a_change_whose_origin_has_the_other_scheme_leaves_the_site_as_it_was() {
+    let app = TestApp::spawn().await;
+    let (cookie, token) = signed_in(&app).await;
+
+    let toggle = client()
+        .post(app.url(&format!("/console/sites/{SITE1}/toggle")))
+        .header(COOKIE, &cookie)
+        .header("origin", format!("https://{}", app.address))
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .unwrap();
+    let sign_in = client()
+        .post(app.url("/console/sign-in"))
+        .header("origin", format!("https://{}", app.address))
+        .form(&[("accessKey", KEY1), ("secretKey", SECRET1)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(toggle.status(), StatusCode::FORBIDDEN);
+    assert!(site_enabled(&app).await);
+    assert_eq!(sign_in.status(), StatusCode::FORBIDDEN);
+    assert!(sign_in.headers().get(SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn over_https_only_an_https_origin_may_change_anything() {
+    let (app, client) = TestApp::spawn_over_tls().await;
+    let client = client.redirect(redirect::Policy::none()).build().unwrap();
+    let port = app.address.port();
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+    let own = format!("https://localhost:{port}");
+    let status = || async {
+        let store = &*app.state.store;
+        let account_id = store.ensure_account("account-1", T0).await.unwrap();
+        let site = store.find_site(account_id, SITE1).await.unwrap().unwrap();
+        site.status
+    };
+
+    let signed = client
+        .post(url("/console/sign-in"))
+        .header("origin", &own)
+        .form(&[("accessKey", KEY1), ("secretKey", SECRET1)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    assert!(signed.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .ends_with("; Secure"));
+    let cookie = session_cookie(signed.headers()).unwrap();
+    let page = client
+        .get(url("/console/sites"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_token(&page);
+    let toggle = |origin: String| {
+        client
+            .post(url(&format!("/console/sites/{SITE1}/toggle")))
+            .header(COOKIE, &cookie)
+            .header("origin", origin)
+            .form(&[("csrf", token.clone())])
+            .send()
+    };
+
+    let in_clear = toggle(format!("http://localhost:{port}")).await.unwrap();
+    assert_eq!(in_clear.status(), StatusCode::FORBIDDEN);
+    assert_eq!(status().await, SiteStatus::Running);
+    let secure = toggle(own.clone()).await.unwrap();
+    assert_eq!(secure.status(), StatusCode::SEE_OTHER);
+    assert_eq!(status().await, SiteStatus::Ready);
+}
+
+#[tokio::test]
 async fn another_account_s_site_is_not_found_in_the_console() {
     let app = TestApp::spawn().await;
     let (cookie, token) = signed_in(&app).await;
 
-    let page = client()
-        .get(app.url(&format!("/console/sites/{SITE2}")))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let page = open(&app, &cookie, &format!("/console/sites/{SITE2}")).await;
     let toggle = client()
         .post(app.url(&format!("/console/sites/{SITE2}/toggle")))
         .header(COOKIE, &cookie)
@@ -270,27 +360,126 @@ async fn under_a_public_prefix_links_redirects_and_the_cookie_carry_it() {
     assert!(page.contains(r#"action="/drm/console/sign-out""#), "{page}");
 }
 
+/// Asserts a 400 page whose alert starts with `message`, above the
+/// filter form; `case` names the request in failures.
+async fn assert_refused_above_the_form(response: reqwest::Response, message: &str, case: &str) {
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+    let html = response.text().await.unwrap();
+    let alert = html
+        .find(&format!(r#"role="alert">{message}"#))
+        .unwrap_or_else(|| panic!("{case}: {html}"));
+    let form = html.find(r#"<form class="filters""#).unwrap();
+    assert!(alert < form, "{case}: the alert is below the form");
+}
+
 #[tokio::test]
 async fn filters_the_api_refuses_are_said_above_the_form() {
     let app = TestApp::spawn().await;
     let (cookie, _) = signed_in(&app).await;
 
     for page in ["history", "statistics"] {
-        let response = client()
-            .get(app.url(&format!(
+        let response = open(
+            &app,
+            &cookie,
+            &format!(
                 "/console/{page}?siteId={SITE1}&searchCondition=drmType&searchKeyword=Primetime"
-            )))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
+            ),
+        )
+        .await;
 
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{page}");
-        let html = response.text().await.unwrap();
-        assert!(
-            html.contains(r#"role="alert">searchKeyword is not a DRM type"#),
-            "{page}: {html}"
-        );
-        assert!(html.contains(r#"<form class="filters""#), "{page}: {html}");
+        assert_refused_above_the_form(response, "searchKeyword is not a DRM type", page).await;
+    }
+}
+
+#[tokio::test]
+async fn filters_the_console_cannot_use_are_refused_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    let (cookie, _) = signed_in(&app).await;
+    let refusals = [
+        (
+            "period=custom&from=garbage&to=x",
+            "from must be a date from 1970-01-02 to 9999-12-30 (yyyy-mm-dd)",
+        ),
+        (
+            "period=custom&from=2026-12-01&to=x",
+            "to must be a date from 1970-01-02 to 9999-12-30 (yyyy-mm-dd)",
+        ),
+        (
+            "period=custom&from=1969-12-31",
+            "from must be a date from 1970-01-02 to 9999-12-30 (yyyy-mm-dd)",
+        ),
+        (
+            "period=custom&from=2026-12-02&to=2026-12-01",
+            "to is before from",
+        ),
+        ("period=forever", "period must be today, 7d, 30d or custom"),
+        (
+            "pageNo=99999999999",
+            "pageNo must be an integer from 1 to 100000000",
+        ),
+        ("pageNo=0", "pageNo must be an integer from 1 to 100000000"),
+        (
+            "status=fail&status=success",
+            "status is given more than once",
+        ),
+    ];
+
+    for page in ["history", "statistics"] {
+        for (query, message) in refusals {
+            let response = open(
+                &app,
+                &cookie,
+                &format!("/console/{page}?siteId={SITE1}&{query}"),
+            )
+            .await;
+
+            let case = format!("{page}?{query}");
+            assert_refused_above_the_form(response, &format!("{message}</p>"), &case).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_largest_page_the_api_accepts_is_shown_empty() {
+    let app = TestApp::spawn().await;
+    let (cookie, _) = signed_in(&app).await;
+
+    let response = open(
+        &app,
+        &cookie,
+        &format!("/console/history?siteId={SITE1}&pageNo=100000000"),
+    )
+    .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"<span id="page">Page 100000000 of 1</span>"#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_or_another_account_s_site_is_not_found_on_the_history_and_statistics_pages() {
+    let app = TestApp::spawn().await;
+    let (cookie, _) = signed_in(&app).await;
+
+    for page in ["history", "statistics"] {
+        for site in ["nosuch", SITE2] {
+            let response = open(
+                &app,
+                &cookie,
+                &format!("/console/{page}?siteId={site}&period=7d"),
+            )
+            .await;
+
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{page} {site}");
+            let html = response.text().await.unwrap();
+            assert!(
+                html.contains(&format!(r#"role="alert">site {site} not found</p>"#)),
+                "{page} {site}: {html}"
+            );
+            assert!(!html.contains(r#"id="total""#), "{page} {site}: {html}");
+        }
     }
 }

@@ -215,23 +215,8 @@ async fn bad_signatures_do_not_spend_a_keys_allowance() {
 
 #[tokio::test]
 async fn serve_speaks_https_with_the_configured_certificate() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let files = tempfile::tempdir().unwrap();
-    let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let app = TestApp::spawn_with(|settings| {
-        settings.tls_cert = Some(cert);
-        settings.tls_key = Some(key);
-    })
-    .await;
-    let client = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
-        )
-        .resolve("localhost", app.address)
-        .build()
-        .unwrap();
+    let (app, client) = TestApp::spawn_over_tls().await;
+    let client = client.build().unwrap();
     let port = app.address.port();
 
     let over_tls = client

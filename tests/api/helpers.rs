@@ -121,6 +121,28 @@ impl TestApp {
         test_app
     }
 
+    /// A service speaking HTTPS only, with a fresh self-signed certificate
+    /// for `localhost`, and a client builder that trusts it and resolves
+    /// `localhost` to the service.
+    pub async fn spawn_over_tls() -> (Self, reqwest::ClientBuilder) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let files = tempfile::tempdir().unwrap();
+        let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let app = Self::spawn_with(|settings| {
+            settings.tls_cert = Some(cert);
+            settings.tls_key = Some(key);
+        })
+        .await;
+        let client = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+            )
+            .resolve("localhost", app.address);
+        (app, client)
+    }
+
     async fn seed(&self) {
         let store = &*self.state.store;
         let key = &self.state.master_key;
