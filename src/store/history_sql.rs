@@ -118,20 +118,8 @@ where
         if index > 0 {
             query.push(" UNION ALL ");
         }
-        query
-            .push("SELECT span, bucket, n FROM license_counts WHERE site_pk = ")
-            .push_bind(site_pk)
-            .push(" AND facet = ")
-            .push_bind(facet.to_owned())
-            .push(" AND span = ")
-            .push_bind(piece.span)
-            .push(" AND bucket >= ")
-            .push_bind(piece.from)
-            .push(" AND bucket < ")
-            .push_bind(piece.to);
-        if let Some(status) = filter.status {
-            query.push(" AND status = ").push_bind(status_code(status));
-        }
+        query.push("SELECT span, bucket, n FROM license_counts");
+        push_counter_range(&mut query, site_pk, facet, filter, *piece);
     }
     query.push(") AS pieces GROUP BY span, bucket ORDER BY bucket DESC");
     query
@@ -170,10 +158,28 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut query = QueryBuilder::new(
-        "SELECT bucket, status, CAST(SUM(n) AS BIGINT) FROM license_counts WHERE site_pk = ",
-    );
+    let mut query =
+        QueryBuilder::new("SELECT bucket, status, CAST(SUM(n) AS BIGINT) FROM license_counts");
+    push_counter_range(&mut query, site_pk, facet, filter, piece);
+    query.push(" GROUP BY bucket, status");
     query
+}
+
+/// The WHERE clause of one facet's counters of `piece`, in the filter's
+/// status when it names one.
+fn push_counter_range<'a, DB>(
+    query: &mut QueryBuilder<'a, DB>,
+    site_pk: i64,
+    facet: &str,
+    filter: &HistoryFilter,
+    piece: Piece,
+) where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+{
+    query
+        .push(" WHERE site_pk = ")
         .push_bind(site_pk)
         .push(" AND facet = ")
         .push_bind(facet.to_owned())
@@ -186,8 +192,6 @@ where
     if let Some(status) = filter.status {
         query.push(" AND status = ").push_bind(status_code(status));
     }
-    query.push(" GROUP BY bucket, status");
-    query
 }
 
 /// Records per platform, largest first: (platform, n).
