@@ -11,7 +11,7 @@ use multidrm::domain::history::{HistoryQuery, SearchFilter, MAX_EPOCH_MS};
 use multidrm::domain::params::{Page, ParamError, QueryParams, TimeRange, MAX_PAGE_NO};
 
 /// Every parameter a history query reads, as the client spells it.
-const KNOWN_PARAMS: [&str; 10] = [
+const KNOWN_PARAMS: [&str; 12] = [
     "siteId",
     "searchCondition",
     "searchKeyword",
@@ -22,6 +22,8 @@ const KNOWN_PARAMS: [&str; 10] = [
     "pageSize",
     "pageSizeNo",
     "cursor",
+    "drmType",
+    "platform",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -130,6 +132,12 @@ fn write_query(query: &HistoryQuery, after: Option<Cursor>) -> String {
     }
     if let Some(status) = query.filter.status {
         out.append_pair("status", status.name());
+    }
+    if let Some(drm) = query.filter.drm_type {
+        out.append_pair("drmType", drm.name());
+    }
+    if let Some(platform) = query.filter.platform {
+        out.append_pair("platform", platform.name());
     }
     out.append_pair("pageNo", &query.page.number.to_string());
     out.append_pair("pageSize", &query.page.size.to_string());
