@@ -17,10 +17,9 @@ use axum::http::{header, HeaderValue};
 use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 
 use crate::http::AppState;
-use session::Sessions;
 
 /// The stylesheet, served by the binary so that no inline style is needed.
 const STYLESHEET: &str = include_str!("console.css");
@@ -28,7 +27,7 @@ const STYLESHEET: &str = include_str!("console.css");
 /// No script, no inline style, nothing from another origin, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Every console route, with their own session store.
+/// Every console route.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
@@ -66,7 +65,6 @@ pub fn routes() -> Router<AppState> {
             post(policies::delete_policy),
         )
         .route("/console/console.css", get(stylesheet))
-        .layer(Extension(Sessions::new()))
         .layer(middleware::map_response(secure_headers))
 }
 

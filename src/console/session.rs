@@ -1,16 +1,15 @@
 //! Console sessions: signing in with an access key and its secret, the
 //! session cookie, and the checks every change must pass. A session lives
-//! on the server, found by the SHA-256 of its random id, so the cookie
-//! holds nothing but that id and the secret never reaches the browser.
+//! in the database, found by the SHA-256 of its random id, so the cookie
+//! holds nothing but that id, the secret never reaches the browser, and
+//! every node serving the database knows the session.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequest, FromRequestParts, RawForm, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use maud::html;
@@ -27,46 +26,6 @@ use crate::http::AppState;
 const COOKIE: &str = "multidrm_console";
 /// How long a session lasts after sign-in.
 const LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Sessions kept at most; the oldest go first past it.
-const CAPACITY: u64 = 10_000;
-
-/// What a signed-in browser may act as.
-#[derive(Debug)]
-struct Session {
-    account_id: i64,
-    access_key: String,
-    csrf: String,
-}
-
-/// The console's sessions, by the SHA-256 of their id; each expires
-/// [`LIFETIME`] after sign-in. Kept in memory: a restart signs everyone out.
-#[derive(Clone)]
-pub struct Sessions(moka::sync::Cache<[u8; 32], Arc<Session>>);
-
-impl Sessions {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(LIFETIME)
-                .build(),
-        )
-    }
-
-    fn find(&self, headers: &HeaderMap) -> Option<(String, Arc<Session>)> {
-        let id = cookie(headers)?;
-        let session = self.0.get(&digest(id))?;
-        Some((id.to_owned(), session))
-    }
-}
-
-impl Default for Sessions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
@@ -107,30 +66,46 @@ impl Console {
     }
 }
 
-/// Not signed in: pages send the browser to the sign-in form.
-pub struct SignInFirst(String);
+/// Why a request has no console: not signed in (the browser is sent to
+/// the sign-in form) or the session could not be looked up.
+pub enum NoConsole {
+    /// No cookie, or one naming no live session.
+    SignInFirst(String),
+    /// The database did not answer.
+    Store(PageError),
+}
 
-impl IntoResponse for SignInFirst {
+impl IntoResponse for NoConsole {
     fn into_response(self) -> Response {
-        Redirect::to(&self.0).into_response()
+        match self {
+            Self::SignInFirst(to) => Redirect::to(&to).into_response(),
+            Self::Store(error) => error.into_response(),
+        }
     }
 }
 
 impl FromRequestParts<AppState> for Console {
-    type Rejection = SignInFirst;
+    type Rejection = NoConsole;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, SignInFirst> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, NoConsole> {
         let prefix = app.settings.public_base_path.clone();
-        let sessions = parts.extensions.get::<Sessions>();
-        let Some((_, session)) = sessions.and_then(|sessions| sessions.find(&parts.headers)) else {
-            return Err(SignInFirst(format!("{prefix}/console/sign-in")));
+        let session = match cookie(&parts.headers) {
+            Some(id) => app
+                .store
+                .find_console_session(&digest(id), app.clock.now_ms())
+                .await
+                .map_err(|error| NoConsole::Store(PageError::from_store(error)))?,
+            None => None,
+        };
+        let Some(session) = session else {
+            return Err(NoConsole::SignInFirst(format!("{prefix}/console/sign-in")));
         };
         Ok(Self {
             caller: Caller {
                 account_id: session.account_id,
-                access_key: session.access_key.clone(),
+                access_key: session.access_key,
             },
-            csrf: session.csrf.clone(),
+            csrf: session.csrf,
             prefix,
         })
     }
@@ -237,7 +212,6 @@ fn sign_in_form(app: &AppState, status: StatusCode, problem: Option<&str>) -> Re
 /// time) and starts a session.
 pub async fn sign_in(
     State(app): State<AppState>,
-    Extension(sessions): Extension<Sessions>,
     headers: HeaderMap,
     RawForm(bytes): RawForm,
 ) -> Result<Response, PageError> {
@@ -245,22 +219,28 @@ pub async fn sign_in(
     let form = QueryParams::parse(Some(&String::from_utf8_lossy(&bytes)));
     let access_key = form.get("accessKey").ok().flatten().unwrap_or_default();
     let secret = form.get("secretKey").ok().flatten().unwrap_or_default();
-    let Some(account_id) = verify(&app, access_key, secret).await? else {
+    if !verify(&app, access_key, secret).await? {
         tracing::debug!("console sign-in refused: unknown or disabled key, or wrong secret");
         return Ok(sign_in_form(
             &app,
             StatusCode::UNAUTHORIZED,
             Some("Unknown or disabled access key, or wrong secret key."),
         ));
-    };
+    }
 
     let id = random_token();
-    let session = Session {
-        account_id,
-        access_key: access_key.to_owned(),
-        csrf: random_token(),
-    };
-    sessions.0.insert(digest(&id), Arc::new(session));
+    let now_ms = app.clock.now_ms();
+    let expires_at = now_ms.saturating_add(LIFETIME.as_millis() as i64);
+    app.store
+        .insert_console_session(
+            &digest(&id),
+            access_key,
+            &random_token(),
+            expires_at,
+            now_ms,
+        )
+        .await
+        .map_err(PageError::from_store)?;
     tracing::info!(access_key, "console sign-in");
     let prefix = &app.settings.public_base_path;
     let secure = if app.settings.tls_cert.is_some() {
@@ -279,10 +259,10 @@ pub async fn sign_in(
         .into_response())
 }
 
-/// The account of an enabled key whose secret is `secret`.
-async fn verify(app: &AppState, access_key: &str, secret: &str) -> Result<Option<i64>, PageError> {
+/// Whether `access_key` is an enabled key whose secret is `secret`.
+async fn verify(app: &AppState, access_key: &str, secret: &str) -> Result<bool, PageError> {
     if access_key.is_empty() || secret.is_empty() {
-        return Ok(None);
+        return Ok(false);
     }
     let key = app
         .store
@@ -290,32 +270,34 @@ async fn verify(app: &AppState, access_key: &str, secret: &str) -> Result<Option
         .await
         .map_err(PageError::from_store)?;
     let Some(key) = key.filter(|key| key.enabled) else {
-        return Ok(None);
+        return Ok(false);
     };
     let stored = app
         .master_key
         .open(&key.secret_sealed)
         .map_err(|error| PageError::internal(error.into()))?;
-    let matches = bool::from(stored.as_slice().ct_eq(secret.as_bytes()));
-    Ok(matches.then_some(key.account_id))
+    Ok(bool::from(stored.as_slice().ct_eq(secret.as_bytes())))
 }
 
 /// `POST /console/sign-out`: ends the session and clears the cookie.
 pub async fn sign_out(
-    Extension(sessions): Extension<Sessions>,
+    State(app): State<AppState>,
     headers: HeaderMap,
     change: Change,
-) -> Response {
-    if let Some((id, _)) = sessions.find(&headers) {
-        sessions.0.invalidate(&digest(&id));
+) -> Result<Response, PageError> {
+    if let Some(id) = cookie(&headers) {
+        app.store
+            .delete_console_session(&digest(id))
+            .await
+            .map_err(PageError::from_store)?;
     }
     let prefix = &change.console.prefix;
     let cookie = format!("{COOKIE}=; Path={prefix}/console; HttpOnly; SameSite=Strict; Max-Age=0");
-    (
+    Ok((
         [(header::SET_COOKIE, cookie)],
         Redirect::to(&format!("{prefix}/console/sign-in")),
     )
-        .into_response()
+        .into_response())
 }
 
 #[cfg(test)]

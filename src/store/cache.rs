@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 
 use super::{
-    AccessKeyRecord, AuditEntry, HistoryImport, NewSite, SharedStore, Store, StoreError,
-    StoreResult, StoredContentKey,
+    AccessKeyRecord, AuditEntry, ConsoleSession, HistoryImport, NewSite, SharedStore, Store,
+    StoreError, StoreResult, StoredContentKey,
 };
 use crate::domain::history::{HistoryFilter, HistoryWindow, LicenseRecord, NewLicenseRecord};
 use crate::domain::ids::Kid;
@@ -329,6 +329,31 @@ impl Store for CachedStore {
 
     async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()> {
         self.inner.index_kms_token(site_pk, digest).await
+    }
+
+    async fn insert_console_session(
+        &self,
+        digest: &[u8],
+        access_key: &str,
+        csrf: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.inner
+            .insert_console_session(digest, access_key, csrf, expires_at, now_ms)
+            .await
+    }
+
+    async fn find_console_session(
+        &self,
+        digest: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<ConsoleSession>> {
+        self.inner.find_console_session(digest, now_ms).await
+    }
+
+    async fn delete_console_session(&self, digest: &[u8]) -> StoreResult<()> {
+        self.inner.delete_console_session(digest).await
     }
 
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {

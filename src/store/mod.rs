@@ -10,6 +10,7 @@ mod outage;
 mod partitions;
 mod policies_sql;
 mod postgres;
+mod sessions_sql;
 mod sites_sql;
 mod spool;
 mod sqlite;
@@ -120,6 +121,17 @@ pub struct AuditEntry<'a> {
     pub at: i64,
 }
 
+/// A console session as stored.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    /// The access key it signed in with.
+    pub access_key: String,
+    /// That key's account.
+    pub account_id: i64,
+    /// The token the session's forms carry.
+    pub csrf: String,
+}
+
 /// A content key as stored.
 #[derive(Debug, Clone)]
 pub struct StoredContentKey {
@@ -220,6 +232,26 @@ pub trait Store: Send + Sync + 'static {
     async fn list_unindexed_kms_tokens(&self) -> StoreResult<Vec<(i64, Vec<u8>)>>;
     /// Stores the SHA-256 digest of a site's KMS token.
     async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()>;
+
+    /// Starts a console session, found later by `digest` (the SHA-256 of
+    /// its id) until `expires_at`; forgets sessions ended by `now_ms`.
+    async fn insert_console_session(
+        &self,
+        digest: &[u8],
+        access_key: &str,
+        csrf: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// The console session with `digest`, unless it has ended by `now_ms`
+    /// or its access key has been disabled.
+    async fn find_console_session(
+        &self,
+        digest: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<ConsoleSession>>;
+    /// Ends a console session.
+    async fn delete_console_session(&self, digest: &[u8]) -> StoreResult<()>;
 
     /// Creates a custom policy of `account_id` and its first log entry.
     async fn insert_policy(

@@ -12,12 +12,13 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 
 use super::partitions::{Month, Partitions};
 use super::policies_sql::Sql;
+use super::sessions_sql::SessionSql;
 use super::sites_sql::SiteSql;
 use super::summary;
 use super::tally::{self, Counted};
 use super::{
-    history_sql, status_from_code, AccessKeyRecord, AuditEntry, BatchedImport, HistoryImport,
-    NewSite, Store, StoreError, StoreResult, StoredContentKey,
+    history_sql, status_from_code, AccessKeyRecord, AuditEntry, BatchedImport, ConsoleSession,
+    HistoryImport, NewSite, Store, StoreError, StoreResult, StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
@@ -466,6 +467,30 @@ impl Store for PostgresStore {
 
     async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()> {
         SiteSql::<Postgres>::index_kms_token(&self.pool, site_pk, digest).await
+    }
+
+    async fn insert_console_session(
+        &self,
+        digest: &[u8],
+        access_key: &str,
+        csrf: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        SessionSql::<Postgres>::insert(&self.pool, digest, access_key, csrf, expires_at, now_ms)
+            .await
+    }
+
+    async fn find_console_session(
+        &self,
+        digest: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<ConsoleSession>> {
+        SessionSql::<Postgres>::find(&self.pool, digest, now_ms).await
+    }
+
+    async fn delete_console_session(&self, digest: &[u8]) -> StoreResult<()> {
+        SessionSql::<Postgres>::delete(&self.pool, digest).await
     }
 
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {

@@ -13,13 +13,14 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::policies_sql::Sql;
+use super::sessions_sql::SessionSql;
 use super::sites_sql::SiteSql;
 use super::sqlite_import::SqliteImport;
 use super::summary;
 use super::tally::{self, Counted};
 use super::{
-    history_sql, status_from_code, AccessKeyRecord, AuditEntry, HistoryImport, NewSite, Store,
-    StoreError, StoreResult, StoredContentKey,
+    history_sql, status_from_code, AccessKeyRecord, AuditEntry, ConsoleSession, HistoryImport,
+    NewSite, Store, StoreError, StoreResult, StoredContentKey,
 };
 use crate::domain::drm::DrmType;
 use crate::domain::history::{
@@ -477,6 +478,29 @@ impl Store for SqliteStore {
 
     async fn index_kms_token(&self, site_pk: i64, digest: &[u8]) -> StoreResult<()> {
         SiteSql::<Sqlite>::index_kms_token(&self.pool, site_pk, digest).await
+    }
+
+    async fn insert_console_session(
+        &self,
+        digest: &[u8],
+        access_key: &str,
+        csrf: &str,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        SessionSql::<Sqlite>::insert(&self.pool, digest, access_key, csrf, expires_at, now_ms).await
+    }
+
+    async fn find_console_session(
+        &self,
+        digest: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<ConsoleSession>> {
+        SessionSql::<Sqlite>::find(&self.pool, digest, now_ms).await
+    }
+
+    async fn delete_console_session(&self, digest: &[u8]) -> StoreResult<()> {
+        SessionSql::<Sqlite>::delete(&self.pool, digest).await
     }
 
     async fn site_statistics(&self, site_pk: i64, since_ms: i64) -> StoreResult<SiteStatistics> {
