@@ -94,6 +94,13 @@ async fn main() {
         load.as_secs_f64(),
         (records * SITES.len()) as f64 / load.as_secs_f64()
     );
+    // The import logs how long each of its phases took.
+    for phase in String::from_utf8_lossy(&imported.stderr)
+        .lines()
+        .filter(|line| line.contains("seconds="))
+    {
+        println!("  import: {}", phase.trim());
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
