@@ -15,6 +15,7 @@ mod sites_sql;
 mod spool;
 mod sqlite;
 mod sqlite_import;
+mod sqlite_writer;
 mod summary;
 mod tally;
 mod walk;

@@ -29,11 +29,15 @@ fn is_postgres_outage(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
 }
 
+/// SQLite result codes as text, extended ones included.
+fn is_sqlite_outage(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(is_sqlite_outage_code)
+}
+
 /// SQLite result codes, extended ones included (the primary code is the
 /// low byte): 5 busy, 6 locked, 10 I/O error, 13 full, 14 cannot open.
-fn is_sqlite_outage(code: &str) -> bool {
-    code.parse::<u32>()
-        .is_ok_and(|number| matches!(number & 0xff, 5 | 6 | 10 | 13 | 14))
+pub fn is_sqlite_outage_code(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 10 | 13 | 14)
 }
 
 #[cfg(test)]

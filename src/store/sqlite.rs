@@ -1,7 +1,6 @@
 //! The SQLite store: one file in WAL mode with `synchronous=FULL`, so a
 //! committed history record survives a crash of the process or machine.
 
-use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use super::policies_sql::Sql;
 use super::sessions_sql::SessionSql;
 use super::sites_sql::SiteSql;
 use super::sqlite_import::SqliteImport;
+use super::sqlite_writer::RecordWriter;
 use super::summary;
 use super::tally::{self, Counted};
 use super::{
@@ -36,7 +36,12 @@ use crate::domain::summary::{HistorySummary, Interval};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Commits history records, on a connection of its own.
+    records: RecordWriter,
 }
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn unexpected(error: sqlx::Error) -> StoreError {
     StoreError::from_driver(error)
@@ -58,17 +63,19 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("opening {url}"))?;
         sqlx::migrate!("migrations/sqlite")
             .run(&pool)
             .await
             .context("migrating the SQLite database")?;
-        Ok(Self { pool })
+        let records = RecordWriter::open(options.get_filename(), BUSY_TIMEOUT)
+            .with_context(|| format!("opening {url} for history commits"))?;
+        Ok(Self { pool, records })
     }
 }
 
@@ -631,29 +638,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_license_records(&self, records: &[NewLicenseRecord]) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await.map_err(unexpected)?;
-        let mut inserted = HashSet::new();
-        for chunk in records.chunks(INSERT_CHUNK) {
-            // A record already stored (a replayed batch) is skipped and not counted again.
-            let mut insert = insert_statement(chunk);
-            insert.push(" ON CONFLICT DO NOTHING RETURNING record_key");
-            let keys: Vec<Vec<u8>> = insert
-                .build_query_scalar()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(unexpected)?;
-            inserted.extend(keys);
-        }
-        // Each inserted key counts once, even if a batch held it twice.
-        let count = inserted.len() as u64;
-        let new = records
-            .iter()
-            .filter(|record| inserted.remove(record.key.as_bytes().as_slice()));
-        add_counts(&mut tx, new.map(Counted::from), 1)
-            .await
-            .map_err(unexpected)?;
-        tx.commit().await.map_err(unexpected)?;
-        Ok(count)
+        self.records.insert(records.to_vec()).await
     }
 
     async fn begin_import(
@@ -742,6 +727,14 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("plan.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused_because_history_commits_need_the_file() {
+        let error = SqliteStore::open("sqlite::memory:").await.unwrap_err();
+        let message = format!("{error:#}");
+        assert!(message.contains("for history commits"), "{message}");
+        assert!(message.contains("it must be a database file"), "{message}");
     }
 
     /// SQLite's plan for one page of history under `filter`.

@@ -1,0 +1,139 @@
+//! SQLite's history commits, on a thread and connection of their own.
+//!
+//! Through the async driver a batch took four hand-offs between the
+//! history writer task and the driver's connection thread (begin, insert,
+//! counters, commit), and each hand-off waited for a core while the
+//! service was busy answering requests: the writer spent about half of
+//! every commit waiting to be scheduled. Here the whole batch is one
+//! hand-off: the thread runs the transaction with cached prepared
+//! statements and answers when it is committed.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::outage::is_sqlite_outage_code;
+use super::tally::{self, Counted};
+use super::{StoreError, StoreResult};
+use crate::domain::drm::DrmType;
+use crate::domain::history::NewLicenseRecord;
+
+type Job = (
+    Vec<NewLicenseRecord>,
+    oneshot::Sender<Result<u64, rusqlite::Error>>,
+);
+
+/// Handle to the commit thread; the thread ends when the last handle is
+/// dropped.
+#[derive(Debug, Clone)]
+pub(super) struct RecordWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl RecordWriter {
+    /// Opens the database file at `path` (already created and migrated)
+    /// with the store's settings and starts the thread. The path is taken
+    /// literally, never as a URI, and must exist: an in-memory database
+    /// cannot be reached from a second connection.
+    pub(super) fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut connection = Connection::open_with_flags(path, flags)
+            .with_context(|| format!("opening {} (it must be a database file)", path.display()))?;
+        connection.busy_timeout(busy_timeout)?;
+        connection.pragma_update(None, "journal_mode", "wal")?;
+        connection.pragma_update(None, "synchronous", "full")?;
+        connection.pragma_update(None, "foreign_keys", true)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("history-commit".to_owned())
+            .spawn(move || {
+                for (records, done) in queue {
+                    // A waiter that went away needs no answer.
+                    let _ = done.send(commit(&mut connection, &records));
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Commits `records` in one transaction: each new record once, with
+    /// its counters; records already stored (a replayed batch) are skipped
+    /// and not counted again. Answers how many were new.
+    pub(super) async fn insert(&self, records: Vec<NewLicenseRecord>) -> StoreResult<u64> {
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send((records, done))
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the commit thread stopped")))?;
+        let committed = committed
+            .await
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the commit thread stopped")))?;
+        committed.map_err(translate)
+    }
+}
+
+fn commit(connection: &mut Connection, records: &[NewLicenseRecord]) -> rusqlite::Result<u64> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut new = Vec::with_capacity(records.len());
+    {
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type,
+             content_id, user_id, device_id, device_model, platform, error_code, error_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
+        )?;
+        for record in records {
+            let failure = record.failure.as_ref();
+            let inserted = insert.execute(params![
+                record.key.as_bytes().as_slice(),
+                record.site_pk,
+                record.created_at,
+                i64::from(failure.is_some()),
+                record.drm_type.map(DrmType::code),
+                record.content_id,
+                record.user_id,
+                record.device_id,
+                record.device_model,
+                record.platform.name(),
+                failure.map(|failure| failure.code.as_str()),
+                failure.map(|failure| failure.name.as_str()),
+            ])?;
+            if inserted == 1 {
+                new.push(record);
+            }
+        }
+        let mut count = transaction.prepare_cached(
+            "INSERT INTO license_counts (site_pk, facet, span, bucket, status, n)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (site_pk, facet, span, bucket, status)
+             DO UPDATE SET n = license_counts.n + excluded.n",
+        )?;
+        for (key, n) in tally::changes(new.iter().map(|record| Counted::from(*record)), 1) {
+            count.execute(params![
+                key.site_pk,
+                key.facet,
+                key.span,
+                key.bucket,
+                key.status,
+                n
+            ])?;
+        }
+    }
+    transaction.commit()?;
+    Ok(new.len() as u64)
+}
+
+/// A failed commit as the store reports it: busy, locked, I/O errors, a
+/// full disk or a file that cannot be opened are an outage.
+fn translate(error: rusqlite::Error) -> StoreError {
+    let outage = match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => is_sqlite_outage_code(failure.extended_code),
+        _ => false,
+    };
+    if outage {
+        StoreError::Unavailable(error.into())
+    } else {
+        StoreError::Unexpected(error.into())
+    }
+}
