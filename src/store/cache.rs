@@ -8,7 +8,10 @@
 //! key created on any node is usable at once. Changes made through this
 //! node take effect at once; changes made by another node sharing the
 //! database (a disabled key, a site turned off) take effect within the
-//! configured lifetime (`lookup_cache_ms`, 0 turns the cache off).
+//! configured lifetime (`lookup_cache_ms`, 0 turns the cache off) and the
+//! time of one read: when an answer grows old, one lookup reads it again
+//! while concurrent lookups of the same key keep the old answer, so a busy
+//! node does not send every request in flight to the database at once.
 //!
 //! While the database is unavailable, a lookup answered before the outage
 //! is answered again from the cache however old it is, so playback goes on
@@ -84,7 +87,7 @@ struct Lookup<K, R> {
 
 impl<K, R> Lookup<K, R>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Clone + Hash + Eq + Send + Sync + 'static,
     R: Clone + Send + Sync + 'static,
 {
     fn new(lifetime: Duration, outage: &Arc<Outage>) -> Self {
@@ -109,6 +112,11 @@ where
             if read_at.elapsed() < self.lifetime || !self.outage.should_read() {
                 return Ok(answer.clone());
             }
+            // This lookup reads the answer again; until it is back, the
+            // concurrent lookups of the same key keep answering from the
+            // cache instead of all reading the database at once.
+            self.answers
+                .insert(key.clone(), (Instant::now(), answer.clone()));
         }
         let outcome = read.await;
         self.outage
@@ -132,7 +140,13 @@ where
                 }
                 None => Err(StoreError::Unavailable(cause)),
             },
-            Err(error) => Err(error),
+            Err(error) => {
+                // The answer stays as stale as it was: the next lookup tries again.
+                if let Some(stale) = cached {
+                    self.answers.insert(key, stale);
+                }
+                Err(error)
+            }
         }
     }
 }
@@ -464,5 +478,75 @@ impl Store for CachedStore {
         interval: Interval,
     ) -> StoreResult<HistorySummary> {
         self.inner.summarize_history(site, filter, interval).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Poll;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn one_lookup_reads_a_stale_answer_again_while_the_others_answer_from_the_cache() {
+        let lookup = Lookup::<u8, u32>::new(Duration::from_millis(20), &Arc::default());
+        let reads = AtomicUsize::new(0);
+        let read = |answer: u32, wait: Duration| {
+            let reads = &reads;
+            async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(wait).await;
+                Ok(answer)
+            }
+        };
+        assert_eq!(
+            lookup
+                .get(1, |_| true, read(1, Duration::ZERO))
+                .await
+                .unwrap(),
+            1
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+
+        // The first lookup after the lifetime starts its read and waits in it.
+        let mut refresh =
+            std::pin::pin!(lookup.get(1, |_| true, read(2, Duration::from_millis(50))));
+        poll_fn(|context| {
+            assert!(refresh.as_mut().poll(context).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        for _ in 0..10 {
+            let answer = lookup.get(1, |_| true, read(3, Duration::ZERO)).await;
+            assert_eq!(answer.unwrap(), 1, "the others answer from the cache");
+        }
+        assert_eq!(refresh.await.unwrap(), 2);
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            2,
+            "the first read and one refresh"
+        );
+        assert_eq!(
+            lookup
+                .get(1, |_| true, read(3, Duration::ZERO))
+                .await
+                .unwrap(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_leaves_the_answer_stale_so_that_the_next_lookup_tries_again() {
+        let lookup = Lookup::<u8, u32>::new(Duration::from_millis(20), &Arc::default());
+        let answer = |value: u32| async move { Ok(value) };
+        assert_eq!(lookup.get(1, |_| true, answer(1)).await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let failed = lookup
+            .get(1, |_| true, async { Err(StoreError::Conflict("test")) })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))));
+        assert_eq!(lookup.get(1, |_| true, answer(2)).await.unwrap(), 2);
     }
 }
