@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::admin;
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::http::{self, AppState, KeyRateLimiter};
+use crate::http::{self, AppState, KeyRateLimiter, Services};
 use crate::monitoring;
 use crate::retention;
 use crate::secrets::{MasterKey, MASTER_KEY_FILE};
@@ -95,7 +95,7 @@ impl App {
         let http_client = reqwest::Client::builder()
             .build()
             .context("building the HTTP client")?;
-        let state = AppState {
+        let state = AppState::new(Services {
             store,
             writer,
             clock,
@@ -108,7 +108,7 @@ impl App {
             .map(Arc::new),
             settings: Arc::new(settings),
             http_client,
-        };
+        });
         Ok(Self {
             state,
             writer_task,

@@ -45,9 +45,28 @@ pub use auth::SigningTarget;
 pub use error::ApiError;
 pub use rate_limit::KeyRateLimiter;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Services`], so that the
+/// clones the router makes for each request cost one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    /// Shares `services` with every handler.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The service's parts, behind [`AppState`].
+pub struct Services {
     /// Storage.
     pub store: SharedStore,
     /// The batching history writer.
@@ -66,7 +85,7 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<KeyRateLimiter>>,
 }
 
-impl AppState {
+impl Services {
     /// Seals `value` as JSON with the master key.
     pub fn seal_json<T: serde::Serialize>(&self, value: &T) -> Result<Vec<u8>, ApiError> {
         let json = serde_json::to_vec(value).map_err(|error| ApiError::Internal(error.into()))?;
@@ -85,7 +104,7 @@ impl AppState {
         Ok(ContentKey(bytes))
     }
 
-    /// Opens JSON sealed by [`AppState::seal_json`].
+    /// Opens JSON sealed by [`Services::seal_json`].
     pub fn open_json<T: serde::de::DeserializeOwned>(&self, sealed: &[u8]) -> Result<T, ApiError> {
         let json = self
             .master_key
