@@ -737,6 +737,53 @@ mod tests {
         assert!(message.contains("it must be a database file"), "{message}");
     }
 
+    #[tokio::test]
+    async fn committed_history_reaches_the_database_file_without_a_commit_waiting_for_it() {
+        let (dir, store) = temporary_store().await;
+        let account_id = store.ensure_account("acme", 0).await.unwrap();
+        let site = NewSite {
+            site_id: "drm-20261204000000-CHECK".to_owned(),
+            account_id,
+            name: "checkpoints".to_owned(),
+            policy_id: 0,
+            kms_token_sealed: vec![1],
+            fairplay_sealed: None,
+            created_at: 0,
+        };
+        let site = store.insert_site(&site, "created").await.unwrap();
+        let file = dir.path().join("plan.db");
+        let before = std::fs::metadata(&file).unwrap().len();
+
+        for batch in 0..20 {
+            let records: Vec<_> = (0..200)
+                .map(|i| NewLicenseRecord {
+                    key: crate::domain::history::RecordKey::generate(),
+                    site_pk: site.pk,
+                    content_id: format!("content-{batch}-{i}"),
+                    drm_type: None,
+                    user_id: "user".to_owned(),
+                    device_id: "device".to_owned(),
+                    device_model: "model".to_owned(),
+                    platform: crate::domain::device::Platform::Linux,
+                    created_at: batch * 1_000 + i,
+                    failure: None,
+                })
+                .collect();
+            assert_eq!(store.insert_license_records(&records).await.unwrap(), 200);
+        }
+
+        // Only the checkpoint thread copies pages into the file: the commit
+        // connection never checkpoints and the pool wrote nothing since.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&file).unwrap().len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SQLite's plan for one page of history under `filter`.
     async fn plan(store: &SqliteStore, filter: &HistoryFilter) -> String {
         let mut query =

@@ -7,6 +7,10 @@
 //! every commit waiting to be scheduled. Here the whole batch is one
 //! hand-off: the thread runs the transaction with cached prepared
 //! statements and answers when it is committed.
+//!
+//! A second thread moves committed pages from the WAL into the database
+//! file, which SQLite would otherwise do inside every thousandth-page
+//! commit, holding up the licenses waiting for it.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -40,13 +44,9 @@ impl RecordWriter {
     /// literally, never as a URI, and must exist: an in-memory database
     /// cannot be reached from a second connection.
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut connection = Connection::open_with_flags(path, flags)
-            .with_context(|| format!("opening {} (it must be a database file)", path.display()))?;
-        connection.busy_timeout(busy_timeout)?;
-        connection.pragma_update(None, "journal_mode", "wal")?;
-        connection.pragma_update(None, "synchronous", "full")?;
-        connection.pragma_update(None, "foreign_keys", true)?;
+        let mut connection = connect(path, busy_timeout)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = spawn_checkpointer(connect(path, CHECKPOINT_WAIT)?)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("history-commit".to_owned())
@@ -54,6 +54,7 @@ impl RecordWriter {
                 for (records, done) in queue {
                     // A waiter that went away needs no answer.
                     let _ = done.send(commit(&mut connection, &records));
+                    let _ = checkpoints.try_send(());
                 }
             })?;
         Ok(Self { jobs })
@@ -72,6 +73,61 @@ impl RecordWriter {
             .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("the commit thread stopped")))?;
         committed.map_err(translate)
     }
+}
+
+/// A connection to the file at `path` with the store's settings.
+fn connect(path: &Path, busy_timeout: Duration) -> anyhow::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {} (it must be a database file)", path.display()))?;
+    connection.busy_timeout(busy_timeout)?;
+    connection.pragma_update(None, "journal_mode", "wal")?;
+    connection.pragma_update(None, "synchronous", "full")?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    Ok(connection)
+}
+
+/// Pause after each checkpoint, so that they do not follow every commit.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(20);
+
+/// WAL pages past which a checkpoint also makes the WAL start over.
+const RESTART_PAGES: i64 = 16_384;
+/// Longest wait of a restarting checkpoint for the commit in progress and
+/// for readers of older pages (a long export, say); commits wait for it
+/// meanwhile. Past it the checkpoint gives up and the next one tries again.
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(5);
+
+/// Copies committed pages from the WAL into the database file on a thread
+/// and connection of their own, so that no commit waits for that work (a
+/// passive checkpoint takes no lock a commit needs). While commits keep
+/// coming, a passive checkpoint never catches up with the last one and the
+/// WAL would only grow; past `RESTART_PAGES` a restarting checkpoint, with
+/// little left to copy, holds commits back for that copy and lets the next
+/// commit write the WAL from its start. Answers the sender the commit
+/// thread nudges after each commit.
+fn spawn_checkpointer(connection: Connection) -> anyhow::Result<mpsc::SyncSender<()>> {
+    let (nudge, nudges) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("history-checkpoint".to_owned())
+        .spawn(move || {
+            for () in nudges {
+                let done = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                    Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                });
+                let done = done.and_then(|(log, copied)| {
+                    tracing::trace!(log, copied, "history WAL checkpoint");
+                    if log < RESTART_PAGES {
+                        return Ok(());
+                    }
+                    connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+                });
+                if let Err(error) = done {
+                    tracing::warn!(%error, "history WAL checkpoint failed");
+                }
+                std::thread::sleep(CHECKPOINT_PAUSE);
+            }
+        })?;
+    Ok(nudge)
 }
 
 fn commit(connection: &mut Connection, records: &[NewLicenseRecord]) -> rusqlite::Result<u64> {
