@@ -52,9 +52,14 @@ impl RecordWriter {
             .name("history-commit".to_owned())
             .spawn(move || {
                 for (records, done) in queue {
+                    let committed = commit(&mut connection, &records);
+                    // A failed commit (a full disk, say) adds nothing to copy.
+                    let nudge = committed.is_ok();
                     // A waiter that went away needs no answer.
-                    let _ = done.send(commit(&mut connection, &records));
-                    let _ = checkpoints.try_send(());
+                    let _ = done.send(committed);
+                    if nudge {
+                        let _ = checkpoints.try_send(());
+                    }
                 }
             })?;
         Ok(Self { jobs })
