@@ -35,9 +35,10 @@ fn is_sqlite_outage(code: &str) -> bool {
 }
 
 /// SQLite result codes, extended ones included (the primary code is the
-/// low byte): 5 busy, 6 locked, 10 I/O error, 13 full, 14 cannot open.
+/// low byte): 5 busy, 6 locked, 8 read-only (a file made read-only while
+/// the service runs), 10 I/O error, 13 full, 14 cannot open.
 pub fn is_sqlite_outage_code(code: i32) -> bool {
-    matches!(code & 0xff, 5 | 6 | 10 | 13 | 14)
+    matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
 }
 
 #[cfg(test)]
@@ -53,6 +54,7 @@ mod tests {
         assert!(!is_postgres_outage("57014"));
         assert!(is_sqlite_outage("13"));
         assert!(is_sqlite_outage("266"));
+        assert!(is_sqlite_outage("8"));
         assert!(!is_sqlite_outage("2067"));
         assert!(!is_sqlite_outage("19"));
     }

@@ -54,9 +54,41 @@ fn conflict_or_unexpected(what: &'static str) -> impl FnOnce(sqlx::Error) -> Sto
     }
 }
 
+/// URL parameters under which SQLite would not write the file the history
+/// is committed to, or would read it where the commit thread cannot follow.
+const UNWRITABLE: [(&str, &str); 4] = [
+    ("mode", "ro"),
+    ("mode", "memory"),
+    ("immutable", ""),
+    ("vfs", ""),
+];
+
+/// Refuses a URL whose parameters make the database read-only, in memory,
+/// immutable or on another VFS: the history must be committed to the file
+/// the service reads.
+fn refuse_unwritable(url: &str) -> anyhow::Result<()> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let refused = UNWRITABLE
+            .iter()
+            .any(|(bad, bad_value)| name == *bad && (bad_value.is_empty() || value == *bad_value));
+        if refused {
+            anyhow::bail!(
+                "database URL {url}: `{pair}` is not supported; the history needs a database file the service can write"
+            );
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) and migrates the database at `url`.
+    /// Opens (creating if needed) and migrates the database at `url`,
+    /// which must name a file the service can write.
     pub async fn open(url: &str) -> anyhow::Result<Self> {
+        refuse_unwritable(url)?;
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("reading database URL {url}"))?
             .create_if_missing(true)
@@ -727,6 +759,23 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("plan.db").display());
         let store = SqliteStore::open(&url).await.unwrap();
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn read_only_immutable_and_memory_urls_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("h.db");
+        for parameter in ["mode=ro", "mode=memory", "immutable=true", "vfs=unix-none"] {
+            let url = format!("sqlite://{}?{parameter}", file.display());
+            let error = SqliteStore::open(&url).await.unwrap_err();
+            let message = format!("{error:#}");
+            assert!(
+                message.contains(&format!("`{parameter}` is not supported")),
+                "{message}"
+            );
+        }
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        SqliteStore::open(&url).await.unwrap();
     }
 
     #[tokio::test]

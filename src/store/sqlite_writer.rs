@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, DatabaseName, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::outage::is_sqlite_outage_code;
@@ -40,9 +40,10 @@ pub(super) struct RecordWriter {
 
 impl RecordWriter {
     /// Opens the database file at `path` (already created and migrated)
-    /// with the store's settings and starts the thread. The path is taken
-    /// literally, never as a URI, and must exist: an in-memory database
-    /// cannot be reached from a second connection.
+    /// with the store's settings and starts the thread. The file must
+    /// exist and be writable: an in-memory database cannot be reached from
+    /// a second connection. A path starting with `file:` is read as a URI,
+    /// as the pool reads it.
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> anyhow::Result<Self> {
         let mut connection = connect(path, busy_timeout)?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -85,6 +86,13 @@ fn connect(path: &Path, busy_timeout: Duration) -> anyhow::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)
         .with_context(|| format!("opening {} (it must be a database file)", path.display()))?;
+    // SQLite opens a file it may not write read-only instead of failing.
+    if connection.is_readonly(DatabaseName::Main)? {
+        anyhow::bail!(
+            "{} is read-only: the service must be able to write its database file",
+            path.display()
+        );
+    }
     connection.busy_timeout(busy_timeout)?;
     connection.pragma_update(None, "journal_mode", "wal")?;
     connection.pragma_update(None, "synchronous", "full")?;
