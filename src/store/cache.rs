@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,7 +84,15 @@ struct Lookup<K, R> {
     answers: Cache<K, (Instant, R)>,
     lifetime: Duration,
     outage: Arc<Outage>,
+    /// Counts invalidations: an answer read while one happened may predate
+    /// the change and is not cached.
+    generation: AtomicU64,
 }
+
+/// How long a lookup refreshing an old answer keeps the other lookups of
+/// that key on the old answer; past it (a slow or abandoned read) another
+/// lookup reads it again.
+const REFRESH_GRACE: Duration = Duration::from_millis(100);
 
 impl<K, R> Lookup<K, R>
 where
@@ -95,7 +104,25 @@ where
             answers: Cache::builder().max_capacity(CAPACITY).build(),
             lifetime,
             outage: outage.clone(),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Forgets the answer for `key`, and keeps a read in flight from
+    /// caching what it saw before the change.
+    fn invalidate<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.answers.invalidate(key);
+    }
+
+    /// Forgets every answer, as [`Lookup::invalidate`] does one.
+    fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.answers.invalidate_all();
     }
 
     /// The cached answer for `key` while it is fresh, else what `read`
@@ -107,27 +134,32 @@ where
         keep: impl FnOnce(&R) -> bool,
         read: impl Future<Output = StoreResult<R>>,
     ) -> StoreResult<R> {
+        let generation = self.generation.load(Ordering::Acquire);
         let cached = self.answers.get(&key);
         if let Some((read_at, answer)) = &cached {
             if read_at.elapsed() < self.lifetime || !self.outage.should_read() {
                 return Ok(answer.clone());
             }
-            // This lookup reads the answer again; until it is back, the
+            // This lookup reads the answer again; for a short while the
             // concurrent lookups of the same key keep answering from the
             // cache instead of all reading the database at once.
+            let fresh_until_grace = Instant::now()
+                .checked_sub(self.lifetime.saturating_sub(REFRESH_GRACE))
+                .unwrap_or_else(Instant::now);
             self.answers
-                .insert(key.clone(), (Instant::now(), answer.clone()));
+                .insert(key.clone(), (fresh_until_grace, answer.clone()));
         }
         let outcome = read.await;
         self.outage
             .update(matches!(outcome, Err(StoreError::Unavailable(_))));
+        let unchanged = self.generation.load(Ordering::Acquire) == generation;
         match outcome {
-            Ok(answer) if keep(&answer) => {
-                self.answers.insert(key, (Instant::now(), answer.clone()));
-                Ok(answer)
-            }
             Ok(answer) => {
-                self.answers.invalidate(&key);
+                if keep(&answer) && unchanged {
+                    self.answers.insert(key, (Instant::now(), answer.clone()));
+                } else {
+                    self.answers.invalidate(&key);
+                }
                 Ok(answer)
             }
             Err(StoreError::Unavailable(cause)) => match cached {
@@ -142,7 +174,7 @@ where
             },
             Err(error) => {
                 // The answer stays as stale as it was: the next lookup tries again.
-                if let Some(stale) = cached {
+                if let Some(stale) = cached.filter(|_| unchanged) {
                     self.answers.insert(key, stale);
                 }
                 Err(error)
@@ -187,7 +219,7 @@ impl Store for CachedStore {
 
     async fn disable_access_key(&self, access_key: &str) -> StoreResult<bool> {
         let disabled = self.inner.disable_access_key(access_key).await?;
-        self.keys.answers.invalidate(access_key);
+        self.keys.invalidate(access_key);
         Ok(disabled)
     }
 
@@ -200,7 +232,7 @@ impl Store for CachedStore {
 
     async fn update_site(&self, site: &Site, entry: &AuditEntry<'_>) -> StoreResult<()> {
         let outcome = self.inner.update_site(site, entry).await;
-        self.sites.answers.invalidate_all();
+        self.sites.invalidate_all();
         outcome
     }
 
@@ -214,7 +246,7 @@ impl Store for CachedStore {
             .inner
             .set_site_status_logged(site_pk, status, entry)
             .await;
-        self.sites.answers.invalidate_all();
+        self.sites.invalidate_all();
         outcome
     }
 
@@ -236,7 +268,7 @@ impl Store for CachedStore {
             .inner
             .update_policy(account_id, policy_id, settings, entry)
             .await;
-        self.policies.answers.invalidate(&(account_id, policy_id));
+        self.policies.invalidate(&(account_id, policy_id));
         outcome
     }
 
@@ -247,7 +279,7 @@ impl Store for CachedStore {
         entry: &AuditEntry<'_>,
     ) -> StoreResult<bool> {
         let outcome = self.inner.delete_policy(account_id, policy_id, entry).await;
-        self.policies.answers.invalidate(&(account_id, policy_id));
+        self.policies.invalidate(&(account_id, policy_id));
         outcome
     }
 
@@ -329,7 +361,7 @@ impl Store for CachedStore {
 
     async fn save_license_servers(&self, site_pk: i64, sealed: &[u8]) -> StoreResult<()> {
         let outcome = self.inner.save_license_servers(site_pk, sealed).await;
-        self.license_servers.answers.invalidate(&site_pk);
+        self.license_servers.invalidate(&site_pk);
         outcome
     }
 
@@ -534,6 +566,29 @@ mod tests {
                 .await
                 .unwrap(),
             2
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_read_while_the_key_was_invalidated_is_not_cached() {
+        let lookup = Lookup::<u8, u32>::new(Duration::from_secs(60), &Arc::default());
+        let mut before_change = std::pin::pin!(lookup.get(1, |_| true, async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(1)
+        }));
+        poll_fn(|context| {
+            assert!(before_change.as_mut().poll(context).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        // A change through this node lands while that read is in flight.
+        lookup.invalidate(&1);
+        assert_eq!(before_change.await.unwrap(), 1);
+        let after = lookup.get(1, |_| true, async { Ok(2) }).await;
+        assert_eq!(
+            after.unwrap(),
+            2,
+            "the answer read before the change was not kept"
         );
     }
 
