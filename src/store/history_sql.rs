@@ -237,8 +237,7 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
 {
-    let mut query =
-        QueryBuilder::new("INSERT INTO license_counts (site_pk, facet, span, bucket, status, n) ");
+    let mut query = QueryBuilder::new(COUNTS_INSERT);
     query.push_values(changes, |mut row, (key, n)| {
         row.push_bind(key.site_pk)
             .push_bind(key.facet.clone())
@@ -247,11 +246,16 @@ where
             .push_bind(key.status)
             .push_bind(*n);
     });
-    query.push(
-        " ON CONFLICT (site_pk, facet, span, bucket, status) DO UPDATE SET n = license_counts.n + excluded.n",
-    );
+    query.push(COUNTS_ADD_ON_CONFLICT);
     query
 }
+
+/// The head of a counter insert, before its values.
+pub const COUNTS_INSERT: &str =
+    "INSERT INTO license_counts (site_pk, facet, span, bucket, status, n) ";
+
+/// The tail of a counter insert that adds to counters already there.
+pub const COUNTS_ADD_ON_CONFLICT: &str = " ON CONFLICT (site_pk, facet, span, bucket, status) DO UPDATE SET n = license_counts.n + excluded.n";
 
 /// Changes per counter statement: six parameters each stays within both
 /// engines' limits on bound parameters.

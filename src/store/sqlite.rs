@@ -177,12 +177,15 @@ pub(super) async fn find_site_on(
 /// SQLite's limit.
 const INSERT_CHUNK: usize = 500;
 
+/// The head of a history record insert, before its twelve values in the
+/// order [`insert_statement`] binds them.
+pub(super) const RECORDS_INSERT: &str =
+    "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type, content_id,
+     user_id, device_id, device_model, platform, error_code, error_name) ";
+
 /// One multi-row insert of `records`, binding their text without copies.
 fn insert_statement(records: &[NewLicenseRecord]) -> QueryBuilder<'_, Sqlite> {
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type, content_id,
-         user_id, device_id, device_model, platform, error_code, error_name) ",
-    );
+    let mut insert = QueryBuilder::<Sqlite>::new(RECORDS_INSERT);
     insert.push_values(records, |mut row, record| {
         let failure = record.failure.as_ref();
         row.push_bind(record.key.as_bytes().as_slice())

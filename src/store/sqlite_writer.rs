@@ -13,14 +13,16 @@
 //! commit, holding up the licenses waiting for it.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use rusqlite::{params, Connection, DatabaseName, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::history_sql::{COUNTS_ADD_ON_CONFLICT, COUNTS_INSERT};
 use super::outage::is_sqlite_outage_code;
+use super::sqlite::RECORDS_INSERT;
 use super::tally::{self, Counted};
 use super::{StoreError, StoreResult};
 use crate::domain::drm::DrmType;
@@ -143,15 +145,23 @@ fn spawn_checkpointer(connection: Connection) -> anyhow::Result<mpsc::SyncSender
     Ok(nudge)
 }
 
+/// One record, skipped when its key is stored already.
+static INSERT_RECORD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{RECORDS_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING"
+    )
+});
+
+/// One counter change, added to the counter when it exists.
+static ADD_COUNT: LazyLock<String> = LazyLock::new(|| {
+    format!("{COUNTS_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6) {COUNTS_ADD_ON_CONFLICT}")
+});
+
 fn commit(connection: &mut Connection, records: &[NewLicenseRecord]) -> rusqlite::Result<u64> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut new = Vec::with_capacity(records.len());
     {
-        let mut insert = transaction.prepare_cached(
-            "INSERT INTO license_records (record_key, site_pk, created_at, status, drm_type,
-             content_id, user_id, device_id, device_model, platform, error_code, error_name)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
-        )?;
+        let mut insert = transaction.prepare_cached(&INSERT_RECORD)?;
         for record in records {
             let failure = record.failure.as_ref();
             let inserted = insert.execute(params![
@@ -172,12 +182,7 @@ fn commit(connection: &mut Connection, records: &[NewLicenseRecord]) -> rusqlite
                 new.push(record);
             }
         }
-        let mut count = transaction.prepare_cached(
-            "INSERT INTO license_counts (site_pk, facet, span, bucket, status, n)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (site_pk, facet, span, bucket, status)
-             DO UPDATE SET n = license_counts.n + excluded.n",
-        )?;
+        let mut count = transaction.prepare_cached(&ADD_COUNT)?;
         for (key, n) in tally::changes(new.iter().map(|record| Counted::from(*record)), 1) {
             count.execute(params![
                 key.site_pk,
